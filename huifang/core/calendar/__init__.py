@@ -1,0 +1,1 @@
+"""The working-day calendar (工作日): WorkCalendar table and deadline arithmetic."""
