@@ -8,3 +8,5 @@ os.environ.setdefault(
 )
 
 from config.settings import *  # noqa: E402,F403
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
