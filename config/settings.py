@@ -64,10 +64,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_tasks_db",
+    "ninja",  # serves the bundled Swagger UI for /api/v1/docs (offline, CSP-friendly)
     "huifang.core",
     "huifang.core.audit",
     "huifang.core.calendar",
     "huifang.org",
+    "huifang.records",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,1 @@
+"""File imports from the core system: streaming readers and the resumable import runner."""
