@@ -74,6 +74,9 @@ def p_time(raw) -> time | None:
         raise CellError(f"not a time of day: {s!r} (use HH:MM)") from None
 
 
+MAX_AMOUNT = Decimal(10) ** 12
+
+
 def p_decimal(raw) -> Decimal | None:
     if raw is None or raw == "":
         return None
@@ -84,6 +87,10 @@ def p_decimal(raw) -> Decimal | None:
         raise CellError(f"not a number: {s!r}") from None
     if not value.is_finite() or value < 0:
         raise CellError(f"must be a non-negative number: {s!r}")
+    # Money columns hold at most 12 digits before the point (Policy.premium: max_digits=14); a
+    # larger value would overflow the column (and 1e30 cannot even be rounded to cents).
+    if value >= MAX_AMOUNT:
+        raise CellError(f"too large: {s!r} (at most {MAX_AMOUNT - Decimal('0.01')})")
     return value.quantize(Decimal("0.01"))
 
 
@@ -93,7 +100,7 @@ def p_int(raw) -> int | None:
     s = _text(raw)
     try:
         value = int(Decimal(s))
-    except (InvalidOperation, ValueError):
+    except (InvalidOperation, ValueError, OverflowError):  # OverflowError: "Infinity"
         raise CellError(f"not a whole number: {s!r}") from None
     if value < 0 or value > 32767:
         raise CellError(f"out of range: {s!r}")

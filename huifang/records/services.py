@@ -114,10 +114,20 @@ def _write(
         job_id, row_of = provenance
         to_write.append(model(**r, last_import_job=job_id, last_import_row=row_of(key)))
     if to_write:
+        # Update only what the records carry (plus bookkeeping): a policy's embedded applicant must
+        # not wipe the contact preferences the customer feed set (do-not-call, CL-03), nor may a
+        # re-sent record reset fields other code owns (Salesperson.staff_user, PolicyEvent.applied_at).
+        carried = {name for r in records for name in r} | {
+            "updated_at",
+            "last_import_job",
+            "last_import_row",
+        }
         update_fields = [
             f.name
             for f in model._meta.concrete_fields
-            if f.name not in ("id", key_field, "created_at") and not f.primary_key
+            if f.name not in ("id", key_field, "created_at")
+            and not f.primary_key
+            and (f.name in carried or f.attname in carried)
         ]
         now = timezone.now()
         for obj in to_write:
@@ -390,7 +400,17 @@ class RecordsFeed:
                 "sale_recorded": bool(values.get("sale_recorded")),
                 **derived,
             }
-            record["source_hash"] = fingerprint(record | {"product_version": product.source_hash})
+            # The embedded applicant/insured are part of what was sent: a change to them is a change
+            # to the policy (reported as "updated" and audited), not a silent customer write.
+            insured = customers[values.get("insured_no") or values["applicant_no"]]
+            record["source_hash"] = fingerprint(
+                record
+                | {
+                    "product_version": product.source_hash,
+                    "applicant_version": applicant["source_hash"],
+                    "insured_version": insured["source_hash"],
+                }
+            )
             records.append(record)
             items[values["policy_no"]] = ItemOutcome(index, values["policy_no"], "")
         self._finish(Policy, "policy_no", records, items, resolved)
