@@ -120,18 +120,35 @@ def is_current(token: str) -> bool:
     return token.startswith(active_prefix())
 
 
+def _decryptor(ring: Keyring, header: str):
+    """(cipher, associated data) for a token header ``hf1:<alg>:<kid>``, cached once it is known
+    good (the cache is bounded by the configured keys, whatever tokens are fed in)."""
+    cache_key = ("decrypt", header)
+    entry = ring.cache.get(cache_key)
+    if entry is None:
+        version, _, rest = header.partition(":")
+        algorithm, _, kid = rest.partition(":")
+        if version != VERSION or not algorithm or not kid or ":" in kid:
+            raise DecryptionError("not a Huifang encrypted value (expected 'hf1:<alg>:<kid>:<data>')")
+        entry = (_aead(ring, algorithm, kid), header.encode("ascii"), kid)
+        ring.cache[cache_key] = entry
+    return entry
+
+
 def decrypt_str(token: str) -> str:
     """Decrypt a token from :func:`encrypt_str` with the key it names. Raises DecryptionError."""
-    algorithm, kid = token_header(token)
-    aead = _aead(keyring(), algorithm, kid)
-    body = token[len(VERSION) + len(algorithm) + len(kid) + 3 :]
+    if not isinstance(token, str):
+        raise DecryptionError(f"an encrypted value is a str, not {type(token).__name__}")
+    header, sep, body = token.rpartition(":")
+    if not sep:
+        raise DecryptionError("not a Huifang encrypted value (expected 'hf1:<alg>:<kid>:<data>')")
+    aead, aad, kid = _decryptor(keyring(), header)
     try:
         raw = _unb64url(body)
     except (binascii.Error, ValueError):
         raise DecryptionError(f"encrypted value under key {kid!r} is not valid base64url") from None
     if len(raw) < NONCE_BYTES + TAG_BYTES:
         raise DecryptionError(f"encrypted value under key {kid!r} is truncated")
-    aad = f"{VERSION}:{algorithm}:{kid}".encode("ascii")
     try:
         plaintext = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad)
     except InvalidTag:

@@ -13,6 +13,8 @@ key the token names. They work with ``bulk_create(update_conflicts=True)`` and `
 
 Encrypted columns cannot be searched: the only lookups are ``isnull`` and ``exact`` against
 ``None`` or ``""``; exact search goes through a blind index (:mod:`huifang.core.crypto.blind_index`).
+Ordering by an encrypted column is allowed by SQL but meaningless (it sorts tokens). Django's
+serializers (``dumpdata``) write the plaintext, like any other read: treat such dumps as PII.
 RULES.md PV-10: encryption of personal information at rest.
 """
 
