@@ -22,13 +22,17 @@ How an app adds endpoints
 Every endpoint needs a bearer token (``Authorization: Bearer hf_…``, see huifang.org.api_auth) unless
 it says ``auth=None``; ``request.user`` is the token's user and ``request.auth`` the ``ApiToken``.
 
-Errors are always JSON, ``ErrorOut``: ``{"code": ..., "message": ..., "errors": [{"field", "message"}]}``:
-``validation_error`` (422, ``field`` is a dotted path such as ``body.items.0.policy_no``; also for
-Django's ``ValidationError`` raised by services, with their field names), ``bad_request`` (400,
-e.g. malformed JSON), ``unauthorized`` (401), ``forbidden`` (403, ``PermissionDenied``),
-``not_found`` (404, ``Http404``/``DoesNotExist`` and unknown paths), ``server_error`` (500, details
-only in the log). Declare the error statuses an endpoint can answer in ``response=`` so that they
-appear in the OpenAPI document.
+Errors are always JSON, ``ErrorOut``: ``{"code", "message", "errors": [{"field", "message"}]}``:
+
+* ``validation_error`` (422): ``field`` is a dotted path such as ``body.items.0.policy_no``; Django's
+  ``ValidationError`` raised by a service gives its field names (``""`` for the whole request);
+* ``bad_request`` (400, e.g. malformed JSON), ``unauthorized`` (401), ``forbidden`` (403,
+  ``PermissionDenied``), ``not_found`` (404: ``Http404``, ``DoesNotExist``, unknown paths),
+  ``method_not_allowed`` (405), ``server_error`` (500; details only in the log);
+* other statuses: raise ``ninja.errors.HttpError(409, "…")`` (code ``conflict``).
+
+Declare the error statuses an endpoint can answer in ``response=`` so that the OpenAPI document
+shows them.
 """
 
 import functools
@@ -151,7 +155,9 @@ def install_error_handlers(api: NinjaAPI) -> None:
             return forbidden(request, exc)
         if exc.status_code == 401:
             return unauthorized(request, exc)
-        message = _("The request body could not be parsed.") if exc.status_code == 400 else str(exc)
+        message = str(exc)
+        if exc.status_code == 400 and message.startswith("Cannot parse request body"):  # ninja's parser
+            message = _("The request body could not be parsed.")
         return respond(request, exc.status_code, error_body(code, message))
 
     @api.exception_handler(Exception)

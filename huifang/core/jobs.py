@@ -75,12 +75,13 @@ ATTEMPT_KWARG = "_attempt"
 # ---- enqueueing ---------------------------------------------------------------------------------
 
 
-def enqueue_on_commit(task_: Task, *args, using: str | None = None, **kwargs) -> None:
+def enqueue_on_commit(task_: Task, *args, **kwargs) -> None:
     """Enqueue ``task_(*args, **kwargs)`` when the current transaction commits (at once outside one).
 
     Nothing is enqueued when the transaction rolls back. Arguments must be JSON values (ids).
+    Use ``task_.using(queue_name=..., run_after=...)`` to change where or when it runs.
     """
-    transaction.on_commit(functools.partial(task_.enqueue, *args, **kwargs), using=using)
+    transaction.on_commit(functools.partial(task_.enqueue, *args, **kwargs))
 
 
 # ---- retry policy -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.urls import path
 from ninja import Field, Schema
+from ninja.errors import HttpError
 
 from config.api import api
 from huifang.core.api import HuifangAPI, require_cap
@@ -62,6 +63,11 @@ def service_refuses_plain(request):
 @errors_api.get("/boom", auth=None)
 def boom(request):
     raise RuntimeError("internal detail 13800138000")
+
+
+@errors_api.post("/conflict", auth=None)
+def conflict(request):
+    raise HttpError(409, "The policy changed meanwhile.")
 
 
 @errors_api.get("/admin-only")
@@ -165,3 +171,9 @@ def test_authenticated_endpoint_without_token_is_401(client):
     response = client.get("/api/errors/admin-only")
     assert response.status_code == 401
     assert response.json()["code"] == "unauthorized"
+
+
+def test_http_error_keeps_its_status_and_message(client):
+    response = client.post("/api/errors/conflict")
+    assert response.status_code == 409
+    assert response.json() == {"code": "conflict", "message": "The policy changed meanwhile.", "errors": []}

@@ -329,3 +329,67 @@ def test_worker_process_runs_an_enqueued_heartbeat(migrated_var_dir):  # noqa: F
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_worker_process_runs_the_scheduler_in_a_thread_and_stops_on_sigterm(migrated_var_dir):  # noqa: F811
+    """`huifang worker` (without --no-scheduler) ticks the scheduler, which enqueues the heartbeat
+    that the same process then runs. Temporary SQLite database, as above."""
+    env = subprocess_env(migrated_var_dir)
+    db_path = migrated_var_dir / "huifang.sqlite3"
+    proc = subprocess.Popen(
+        [*huifang_cmd(), "worker", "--interval", "0.2", "--no-startup-delay"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        mine = [f"scheduler@%:{proc.pid}", f"worker@%:{proc.pid}"]
+
+        def kinds():
+            rows = _sqlite_rows(
+                db_path, "SELECT kind FROM core_workerheartbeat WHERE name LIKE ? OR name LIKE ?", mine
+            )
+            return {kind for (kind,) in rows}
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None and kinds() != {"scheduler", "worker"}:
+            time.sleep(0.2)
+        assert kinds() == {"scheduler", "worker"}, "no scheduler tick or no heartbeat task within 30 s"
+        assert (
+            _sqlite_rows(db_path, "SELECT count(*) FROM core_periodicrun WHERE job = 'core.heartbeat'")[0][0]
+            >= 1
+        )
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+        assert b"scheduler stopped" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_admin_shows_failed_tasks_with_their_error(client, org_tree):
+    from django.urls import reverse
+
+    from huifang.org.models import User
+
+    admin_user = User.objects.create_superuser("root", "root@example.com", "Huifang-test-2026")
+    client.force_login(admin_user)
+    broken.enqueue("z")
+    [row] = run_ready_tasks()
+    heartbeat.enqueue()
+    run_ready_tasks()
+    scheduler_tick(jobs=[PeriodicJob("test.admin", record, every=timedelta(minutes=5))])
+
+    listing = client.get(
+        reverse("admin:django_tasks_database_dbtaskresult_changelist") + "?status__exact=FAILED"
+    )
+    assert listing.status_code == 200
+    assert b"builtins.ValueError" in listing.content
+    detail = client.get(reverse("admin:django_tasks_database_dbtaskresult_change", args=[row.pk]))
+    assert detail.status_code == 200
+    assert b"a bug, not a busy gateway" in detail.content  # the traceback
+    for name in ("core_workerheartbeat", "core_periodicrun"):
+        page = client.get(reverse(f"admin:{name}_changelist"))
+        assert page.status_code == 200
+    assert b"test.admin" in client.get(reverse("admin:core_periodicrun_changelist")).content
