@@ -48,6 +48,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from huifang.core.audit.events import CALENDAR_YEAR_CONFIRMED
+from huifang.core.audit.services import audit_record
 from huifang.core.calendar.models import WORKING_KINDS, DayKind, WorkCalendarDay, WorkCalendarYear
 
 logger = logging.getLogger(__name__)
@@ -478,9 +480,6 @@ def _write_year(
 
 
 def _audit_confirmed(row, *, user, previous: dict, days: dict, before: dict) -> None:
-    from huifang.core.audit.events import CALENDAR_YEAR_CONFIRMED
-    from huifang.core.audit.services import audit_record
-
     changed = sorted(
         d.isoformat() for d, (kind, _name) in days.items() if previous and previous.get(d) != kind
     )
@@ -519,15 +518,15 @@ def calendar_year_confirm(
     if not source:
         raise CalendarDataInvalid([gettext("Say where the schedule comes from (source).")])
     if days is None:
-        stored = list(
-            WorkCalendarDay.objects.filter(year__year=year)
-            .exclude(kind__in=[DayKind.WORKDAY, DayKind.WEEKEND])
-            .values_list("date", "kind", "name")
-        )
         if not WorkCalendarDay.objects.filter(year__year=year).exists():
             raise CalendarDataInvalid(
                 [gettext("No days are stored for %(year)s: import them from a file first.") % {"year": year}]
             )
+        stored = (
+            WorkCalendarDay.objects.filter(year__year=year)
+            .exclude(kind__in=[DayKind.WORKDAY, DayKind.WEEKEND])
+            .values_list("date", "kind", "name")
+        )
         days = [
             DayOverride(d, FILE_HOLIDAY if kind == DayKind.HOLIDAY else FILE_WORKDAY, name)
             for d, kind, name in stored
