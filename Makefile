@@ -47,9 +47,9 @@ demo: install
 bench: install
 	$(BIN)/python -m bench
 
-## i18n: refresh and compile translation catalogues (needs GNU gettext)
+## i18n: refresh and compile the Simplified Chinese catalogue (needs GNU gettext)
 i18n: install
-	cd huifang && ../$(BIN)/huifang makemessages -l zh_Hans -l en --ignore 'static/*' && ../$(BIN)/huifang compilemessages
+	HUIFANG=$(BIN)/huifang scripts/i18n.sh
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* staticfiles

@@ -7,10 +7,10 @@ from huifang.core import views as core_views
 
 urlpatterns = [
     path("", core_views.home, name="home"),
-    path(
-        "accounts/login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"
-    ),
+    path("accounts/login/", core_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Before Django's i18n URLs: the same view, open to anonymous visitors (language switch on login).
+    path("i18n/setlang/", core_views.set_language, name="set_language"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),

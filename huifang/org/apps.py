@@ -6,3 +6,7 @@ class OrgConfig(AppConfig):
     name = "huifang.org"
     label = "org"
     verbose_name = _("Organisation")
+
+    def ready(self):
+        # Log-ins and failed log-ins go into the audit chain.
+        from huifang.org import signals  # noqa: F401
