@@ -121,7 +121,7 @@ class Serve:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return 0, b""
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    def wait_ready(self, timeout: float = 120) -> None:
         ok = wait_until(
             lambda: self.proc.poll() is not None or self.get("/accounts/login/")[0] == 200, timeout
         )
@@ -155,7 +155,7 @@ def test_serve_runs_web_worker_and_scheduler_and_stops_them_all_on_sigterm(migra
             code, raw = serve.get("/api/v1/health")
             return code == 200 and json.loads(raw)["worker"]["ok"] and json.loads(raw)
 
-        health = wait_until(worker_ok, timeout=30)
+        health = wait_until(worker_ok, timeout=60)
         assert health, f"the worker never reported:\n{serve.output()}"
         assert health["scheduler"]["ok"] is True
         assert health["status"] == "ok"
