@@ -115,6 +115,23 @@ def test_login_page_is_chinese_by_default_and_labelled(client):
     assert "https://" not in html.replace('xmlns="https://', "")
 
 
+def test_admin_login_is_the_site_login(client, users):
+    # The admin's own login form would bypass the rate limit: it only redirects.
+    response = client.get("/admin/login/?next=/admin/")
+    assert response.status_code == 302 and response.url == reverse("login") + "?next=/admin/"
+    before = counts()
+    response = client.post("/admin/login/", {"username": "admin", "password": PASSWORD})
+    assert response.status_code == 302 and "_auth_user_id" not in client.session
+    assert counts() == before
+
+
+def test_every_page_carries_the_csrf_token_for_htmx(client, users):
+    html = logged_in(client, users["agent"]).get("/").content.decode()
+    token = client.cookies["csrftoken"].value
+    assert '<meta name="csrf-token" content="' in html and token
+    assert "/static/huifang/huifang.js" in html
+
+
 def test_login_page_follows_the_browser_language(client):
     html = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Log in to Huifang" in html

@@ -6,12 +6,19 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 
+from huifang.core.management.commands import demo as demo_command
 from huifang.core.management.commands.demo import demo_builders
 from huifang.core.permissions import Cap, Role, has_cap, user_roles
 from huifang.org.demo import DEMO_PASSWORD, demo_org_load
 from huifang.org.models import OrgUnit, User
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def org_builder_only(monkeypatch):
+    """Run only this app's builder (other apps test theirs; the records demo is slow)."""
+    monkeypatch.setattr(demo_command, "demo_builders", lambda: [(10, "huifang.org.demo.demo_load")])
 
 
 def run_demo(*args) -> str:
@@ -31,7 +38,7 @@ def snapshot():
     )
 
 
-def test_demo_builds_the_org_tree_and_one_user_per_role():
+def test_demo_builds_the_org_tree_and_one_user_per_role(org_builder_only):
     out = run_demo()
     paths = dict(OrgUnit.objects.values_list("code", "path"))
     assert paths == {
@@ -69,7 +76,7 @@ def test_demo_builds_the_org_tree_and_one_user_per_role():
     assert DEMO_PASSWORD in out
 
 
-def test_second_run_changes_nothing_and_does_not_print_passwords_again():
+def test_second_run_changes_nothing_and_does_not_print_passwords_again(org_builder_only):
     run_demo()
     before = snapshot()
     out = run_demo()
@@ -107,7 +114,7 @@ def test_builders_are_discovered_and_ordered(capsys):
     assert User.objects.count() == 0  # --list only lists
 
 
-def test_policies_option_is_passed_to_builders(monkeypatch):
+def test_policies_option_is_passed_to_builders(monkeypatch, org_builder_only):
     import huifang.org.demo as org_demo
 
     seen = {}

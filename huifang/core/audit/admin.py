@@ -103,6 +103,7 @@ class AuditEventAdmin(admin.ModelAdmin):
         if not has_cap(request.user, Cap.VERIFY_AUDIT):
             raise PermissionDenied
         result = None
+        event_count = AuditEvent.objects.count()  # before this verification's own event
         if request.method == "POST":
             result = audit_chain_verify()
             audit_record(
@@ -121,6 +122,6 @@ class AuditEventAdmin(admin.ModelAdmin):
             "opts": self.opts,
             "title": _("Verify the audit chain"),
             "result": result,
-            "event_count": AuditEvent.objects.count(),
+            "event_count": event_count,
         }
         return TemplateResponse(request, "admin/audit/auditevent/verify.html", context)
