@@ -89,21 +89,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
         show = sub.add_parser("show", help="print a year month by month")
-        show.add_argument("year", type=int)
+        show.add_argument("year", type=int, metavar="YEAR")
 
         add = sub.add_parser(
             "add", help="print DATE + N working days (or calendar days), counted from the day after DATE"
         )
         add.add_argument("start", type=parse_date, metavar="DATE")
-        add.add_argument("n", type=int)
+        add.add_argument("n", type=int, metavar="N")
         add.add_argument("--calendar-days", action="store_true", help="count calendar days, not working days")
         add.add_argument("--explain", action="store_true", help="also print the dates that were skipped")
 
         between = sub.add_parser(
             "between", help="print the number of working days after START up to and including END"
         )
-        between.add_argument("start", type=parse_date)
-        between.add_argument("end", type=parse_date)
+        between.add_argument("start", type=parse_date, metavar="START")
+        between.add_argument("end", type=parse_date, metavar="END")
 
         imp = sub.add_parser(
             "import",
@@ -111,8 +111,8 @@ class Command(BaseCommand):
             description=IMPORT_FORMAT,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        imp.add_argument("year", type=int)
-        imp.add_argument("file", type=Path)
+        imp.add_argument("year", type=int, metavar="YEAR")
+        imp.add_argument("file", type=Path, metavar="FILE")
         imp.add_argument(
             "--source", default="", help="where the schedule comes from (default: the file's name)"
         )
