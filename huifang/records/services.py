@@ -20,6 +20,7 @@ from huifang.core.audit.services import audit_record
 from huifang.core.crypto.blind_index import blind_index
 from huifang.org.models import OrgUnit
 from huifang.records import events
+from huifang.records.bulk import bulk_upsert
 from huifang.records.derive import policy_derive
 from huifang.records.models import (
     Claim,
@@ -104,6 +105,7 @@ def _write(
         )
     }
     to_write = []
+    job_id, row_of = provenance
     for r in records:
         key = r[key_field]
         current = existing.get(key)
@@ -111,8 +113,7 @@ def _write(
             outcomes[key].status = UNCHANGED
             continue
         outcomes[key].status = UPDATED if current is not None else CREATED
-        job_id, row_of = provenance
-        to_write.append(model(**r, last_import_job=job_id, last_import_row=row_of(key)))
+        to_write.append(r | {"last_import_job": job_id, "last_import_row": row_of(key)})
     if to_write:
         # Update only what the records carry (plus bookkeeping): a policy's embedded applicant must
         # not wipe the contact preferences the customer feed set (do-not-call, CL-03), nor may a
@@ -129,14 +130,7 @@ def _write(
             and not f.primary_key
             and (f.name in carried or f.attname in carried)
         ]
-        now = timezone.now()
-        for obj in to_write:
-            obj.updated_at = now
-            if hasattr(obj, "created_at") and obj.created_at is None:
-                obj.created_at = now
-        model.objects.bulk_create(
-            to_write, update_conflicts=True, unique_fields=[key_field], update_fields=update_fields
-        )
+        bulk_upsert(model, key_field, to_write, update_fields)
     ids = {k: v[0] for k, v in existing.items()}
     new_keys = [k for k in keys if k not in ids]
     if new_keys:
