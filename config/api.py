@@ -24,6 +24,7 @@ api = HuifangAPI(
 # import every app's API at once.
 ROUTERS: list[tuple[str, str]] = [
     ("", "huifang.core.api.router"),
+    ("", "huifang.records.api.router"),
 ]
 
 for _prefix, _router in ROUTERS:

@@ -31,13 +31,33 @@ _PASS_THROUGH = (
 )
 
 
-def _converter(field: models.Field) -> Callable:
-    from huifang.core.crypto.fields import EncryptedFieldMixin
+# psycopg adapts these natively; SQLite needs Django's adaptation (dates as ISO text, UTC datetimes).
+_PG_PASS_THROUGH = (models.DateField, models.DecimalField, models.TimeField)
 
-    if isinstance(field, EncryptedFieldMixin) or not isinstance(field, _PASS_THROUGH):
-        prep = field.get_db_prep_save
-        return lambda value: prep(value, connection)
-    return lambda value: value
+
+def _identity(value):
+    return value
+
+
+def _converter(field: models.Field) -> Callable:
+    from huifang.core.crypto.cipher import encrypt_str
+    from huifang.core.crypto.fields import EncryptedFieldMixin, EncryptedTextField
+
+    if isinstance(field, EncryptedTextField):
+        return lambda value: encrypt_str(str(value)) if value != "" else value
+    if isinstance(field, EncryptedFieldMixin):
+        prep = field.get_prep_value
+        return prep
+    if isinstance(field, _PASS_THROUGH):
+        return _identity
+    if (
+        connection.vendor == "postgresql"
+        and isinstance(field, _PG_PASS_THROUGH)
+        and not isinstance(field, models.DateTimeField)
+    ):
+        return _identity
+    prep = field.get_db_prep_save
+    return lambda value: prep(value, connection)
 
 
 def _default(field: models.Field):

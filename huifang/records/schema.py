@@ -34,6 +34,8 @@ def p_str(max_length: int) -> Callable:
         s = _text(raw)
         if len(s) > max_length:
             raise CellError(f"longer than {max_length} characters")
+        if "\x00" in s:  # PostgreSQL cannot store it (the insert would fail the whole batch)
+            raise CellError("contains a NUL character")
         return s
 
     return parse
