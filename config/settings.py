@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "huifang.core.calendar",
     "huifang.org",
     "huifang.records",
+    "huifang.rules",
+    "huifang.callbacks",
 ]
 
 MIDDLEWARE = [

@@ -21,6 +21,7 @@ from huifang.core.crypto.blind_index import blind_index
 from huifang.org.models import OrgUnit
 from huifang.records import events
 from huifang.records.bulk import bulk_upsert
+from huifang.records.hooks import records_changed
 from huifang.records.derive import policy_derive
 from huifang.records.models import (
     Claim,
@@ -215,6 +216,8 @@ class RecordsFeed:
                     subject_id=str(self.job_id or ""),
                     data={"kind": self.kind, "source": self.source, **summary},
                 )
+                changed = [item.key for item in outcome.items if item.status in (CREATED, UPDATED)]
+                transaction.on_commit(lambda: records_changed(self.kind, changed))
         outcome.items.sort(key=lambda item: item.index)
         return outcome
 
