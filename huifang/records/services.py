@@ -21,8 +21,8 @@ from huifang.core.crypto.blind_index import blind_index
 from huifang.org.models import OrgUnit
 from huifang.records import events
 from huifang.records.bulk import bulk_upsert
-from huifang.records.hooks import records_changed
 from huifang.records.derive import policy_derive
+from huifang.records.hooks import records_changed
 from huifang.records.models import (
     Claim,
     Customer,
