@@ -10,3 +10,5 @@ os.environ.setdefault(
 from config.settings import *  # noqa: E402,F403
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
+
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 (whitenoise warns when it is missing)

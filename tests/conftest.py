@@ -9,6 +9,16 @@ from huifang.org.services import org_unit_upsert, user_create
 PASSWORD = "Huifang-test-2026"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_calendar_cache():
+    """Tests that write calendar rows directly must not leak cached years into the next test."""
+    from huifang.core.calendar.services import calendar_cache_clear
+
+    calendar_cache_clear()
+    yield
+    calendar_cache_clear()
+
+
 @pytest.fixture
 def org_tree(db):
     ho = org_unit_upsert(code="HO", name="总公司", kind="head_office")
