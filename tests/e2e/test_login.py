@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from huifang.org.demo import DEMO_PASSWORD
 
@@ -20,16 +21,15 @@ def test_login_page_is_in_chinese(page, screenshot):
     page.goto("/")  # anonymous: sent to the login page
     assert re.search(r"/accounts/login/\?next=/$", page.url)
     assert page.locator("html").get_attribute("lang") == "zh-hans"
-    assert page.get_by_role("heading", name="登录回访系统").is_visible()
-    assert page.get_by_test_id("insurer-name").first.inner_text() == "汇安人寿保险股份有限公司"
-    assert page.get_by_role("button", name="登录", exact=True).is_visible()
+    expect(page.get_by_role("heading", name="登录回访系统")).to_be_visible()
+    expect(page.get_by_test_id("insurer-name").first).to_have_text("汇安人寿保险股份有限公司")
+    expect(page.get_by_role("button", name="登录", exact=True)).to_be_visible()
     screenshot(page, "login")
 
 
 def test_wrong_password_shows_the_chinese_error(page, screenshot):
     login(page, "qa_inspector", "not-the-password")
-    error = page.get_by_test_id("login-error")
-    assert "用户名或密码错误" in error.inner_text()
+    expect(page.get_by_test_id("login-error")).to_contain_text("用户名或密码错误")
     assert page.get_by_label("用户名").input_value() == "qa_inspector"
     assert page.get_by_label("密码").input_value() == ""
     screenshot(page, "login-error")
@@ -38,9 +38,9 @@ def test_wrong_password_shows_the_chinese_error(page, screenshot):
 def test_agent_logs_in_and_sees_home_in_chinese(page, screenshot):
     login(page, "agent", DEMO_PASSWORD)
     page.wait_for_url(re.compile(r"/$"))
-    assert page.get_by_role("heading", name="欢迎，李晓梅").is_visible()
-    assert "回访专员" in page.get_by_test_id("roles").inner_text()
-    assert "总公司 / 广东分公司 / 广州中心支公司" in page.get_by_test_id("org-unit").inner_text()
+    expect(page.get_by_role("heading", name="欢迎，李晓梅")).to_be_visible()
+    expect(page.get_by_test_id("roles")).to_contain_text("回访专员")
+    expect(page.get_by_test_id("org-unit")).to_contain_text("总公司 / 广东分公司 / 广州中心支公司")
     current_user = page.get_by_test_id("current-user").inner_text()
     assert "李晓梅" in current_user and "广州中心支公司" in current_user
     # An agent has no administration link; nothing in the menu is a dead link.
@@ -50,29 +50,29 @@ def test_agent_logs_in_and_sees_home_in_chinese(page, screenshot):
 
     page.get_by_role("button", name="退出登录").click()
     page.wait_for_url(re.compile(r"/accounts/login/"))
-    assert page.get_by_role("heading", name="登录回访系统").is_visible()
+    expect(page.get_by_role("heading", name="登录回访系统")).to_be_visible()
 
 
 def test_language_switch_to_english_and_back(page):
     page.goto("/accounts/login/")
     page.get_by_role("button", name="English").click()
-    assert page.get_by_role("heading", name="Log in to Huifang").is_visible()
+    expect(page.get_by_role("heading", name="Log in to Huifang")).to_be_visible()
     page.get_by_label("Username").fill("auditor")
     page.get_by_label("Password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Log in", exact=True).click()
-    assert page.get_by_role("heading", name="Welcome, 孙立新").is_visible()
-    assert "Compliance auditor" in page.get_by_test_id("roles").inner_text()
+    expect(page.get_by_role("heading", name="Welcome, 孙立新")).to_be_visible()
+    expect(page.get_by_test_id("roles")).to_contain_text("Compliance auditor")
     page.get_by_role("button", name="简体中文").click()
-    assert page.get_by_role("heading", name="欢迎，孙立新").is_visible()
+    expect(page.get_by_role("heading", name="欢迎，孙立新")).to_be_visible()
 
 
 def test_auditor_verifies_the_audit_chain(page, screenshot):
     login(page, "auditor", DEMO_PASSWORD)
     page.get_by_role("link", name="审计记录", exact=True).click()
-    assert page.get_by_role("link", name="校验审计链").is_visible()
+    expect(page.get_by_role("link", name="校验审计链")).to_be_visible()
     page.get_by_role("link", name="校验审计链").click()
     page.get_by_role("button", name="立即校验").click()
-    assert "审计链完整" in page.get_by_test_id("verify-result").inner_text()
+    expect(page.get_by_test_id("verify-result")).to_contain_text("审计链完整")
     screenshot(page, "audit-verify")
 
 
