@@ -4,14 +4,36 @@ Rows are validated one by one and written in batches. Each batch commits its rec
 quarantined rows and the job's ``rows_committed`` in one transaction, so a process killed at any
 point resumes after the last committed row, and upserts by business key make even a full re-run
 land every row exactly once.
+
+One run at a time: a run holds the job's run lock (a session-level advisory lock on PostgreSQL, a
+file lock next to the SQLite database) for its whole duration; a second run of the same job finds
+the lock taken and leaves at once. The lock dies with its process, which is how a stuck job is
+recognised (``import_jobs_stale``). As a second line of defence every batch advances
+``rows_committed`` only from the value this run last wrote, so two runs can never both commit the
+same rows even if the lock were lost.
+
+Memory stays flat however long the file: the runner keeps the current batch only (no per-row
+state survives a batch), and reference-data caches are trimmed when they grow large.
 """
 
+import contextlib
 import hashlib
 import logging
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
 from huifang.core.audit.services import audit_record
@@ -23,15 +45,78 @@ from huifang.records.importers.readers import (
     detect_format,
     iter_rows,
 )
-from huifang.records.models import ImportJob, ImportRowError
+from huifang.records.models import (
+    Claim,
+    Customer,
+    ImportJob,
+    ImportRowError,
+    Policy,
+    PolicyEvent,
+    Product,
+    Salesperson,
+)
 from huifang.records.schema import BUSINESS_KEYS, KINDS_COLUMNS, header_map, validate_row
-from huifang.records.services import REJECTED, RecordsFeed
+from huifang.records.services import REJECTED, UNCHANGED, RecordsFeed
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 2000
 KINDS = tuple(KINDS_COLUMNS)
 UNFINISHED = (ImportJob.Status.PENDING, ImportJob.Status.RUNNING, ImportJob.Status.FAILED)
+# A RUNNING job nobody holds the run lock of, started longer ago than this, is resumed.
+STALE_AFTER = timedelta(minutes=30)
+# Uploads larger than this are refused (settings.HUIFANG_IMPORT_MAX_BYTES overrides it).
+DEFAULT_MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+# Reference-data caches (org units, products, salespeople) are emptied beyond this many entries.
+REF_CACHE_LIMIT = 50_000
+
+# UPDATE … FROM needs SQLite 3.33 (PostgreSQL always has it).
+_UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33)
+
+MODELS = {
+    "customers": Customer,
+    "products": Product,
+    "salespeople": Salesperson,
+    "policies": Policy,
+    "claims": Claim,
+    "events": PolicyEvent,
+}
+
+# Columns holding personal information: their quarantine reasons never keep a cell value.
+_PII_SUFFIXES = (
+    "name",
+    "id_number",
+    "birth_date",
+    "mobile",
+    "other_phones",
+    "address",
+    "email",
+)
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_DIGITS = re.compile(r"\d{6,}")  # a date or a number, not "GB 11643"
+
+
+def max_upload_bytes() -> int:
+    return int(getattr(settings, "HUIFANG_IMPORT_MAX_BYTES", DEFAULT_MAX_UPLOAD_BYTES))
+
+
+def size_text(size: int) -> str:
+    """200 MB, 1.5 MB, 900 bytes."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
+    return f"{size} bytes"
+
+
+def is_pii_column(column: str) -> bool:
+    return column.endswith(_PII_SUFFIXES)
+
+
+def safe_reason(column: str, reason: str) -> str:
+    """The reason as stored: values quoted in it, and long digit runs, are hidden for PII columns
+    (e.g. "not a date: '1960-13-02'" for a birth date becomes "not a date: '****'")."""
+    if is_pii_column(column):
+        reason = _DIGITS.sub("****", _QUOTED.sub("'****'", reason))
+    return reason[:300]
 
 
 def file_sha256(path: Path) -> str:
@@ -42,15 +127,121 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+# ---- the run lock ------------------------------------------------------------------------------
+
+_PG_LOCK_CLASS = 0x4846494D  # "HFIM": the advisory-lock namespace of import jobs
+
+
+# An in-memory SQLite database lives in one process only: its jobs' locks need not leave it.
+_MEMORY_LOCKS: dict[int, threading.Lock] = {}
+_MEMORY_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_path(job_id: int) -> Path:
+    """The lock file of a job: under ``VAR_DIR/locks``, per database file (two installations, or
+    two test databases, sharing a VAR_DIR never block each other)."""
+    database = str(Path(connection.settings_dict["NAME"]).resolve())
+    directory = Path(settings.VAR_DIR) / "locks" / hashlib.sha256(database.encode()).hexdigest()[:16]
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / f"import-job-{int(job_id)}.lock"
+
+
+@contextlib.contextmanager
+def _memory_lock(job_id: int) -> Iterator[bool]:
+    with _MEMORY_LOCKS_GUARD:
+        lock = _MEMORY_LOCKS.setdefault(int(job_id), threading.Lock())
+    if not lock.acquire(blocking=False):
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
+
+
+@contextlib.contextmanager
+def import_job_lock(job_id: int) -> Iterator[bool]:
+    """Hold the run lock of one import job; yields whether it was acquired (never waits).
+
+    PostgreSQL: a session-level advisory lock (released on unlock or when the session ends, so
+    a dead worker releases it). SQLite: an exclusive ``flock`` on a file in ``VAR_DIR/locks``
+    (released by the kernel when the process dies), which serialises runs on the one machine
+    that an SQLite installation lives on; an in-memory database (tests) locks within its process.
+    """
+    if connection.vendor == "postgresql":
+        key = (_PG_LOCK_CLASS, int(job_id) % 2147483647)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+            acquired = bool(cursor.fetchone()[0])
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+        return
+    in_memory = getattr(connection, "is_in_memory_db", None)
+    if in_memory is not None and in_memory():
+        with _memory_lock(job_id) as acquired:
+            yield acquired
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: rely on the rows_committed check alone
+        yield True
+        return
+    fh = open(_lock_path(job_id), "a+b")  # noqa: SIM115
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    finally:
+        fh.close()
+
+
+def _lock_forget(job_id: int) -> None:
+    """Drop the lock file of a finished job (called while holding it; a later run finds the job
+    DONE whichever lock it gets)."""
+    if connection.vendor == "postgresql":
+        return
+    in_memory = getattr(connection, "is_in_memory_db", None)
+    if in_memory is not None and in_memory():
+        with _MEMORY_LOCKS_GUARD:
+            _MEMORY_LOCKS.pop(int(job_id), None)
+        return
+    with contextlib.suppress(OSError):
+        _lock_path(job_id).unlink()
+
+
+def import_job_is_locked(job_id: int) -> bool:
+    """Is a run of this job going on right now (in any process)?"""
+    with import_job_lock(job_id) as acquired:
+        return not acquired
+
+
+# ---- creating jobs -----------------------------------------------------------------------------
+
+
 @transaction.atomic
 def import_job_create(
     *, kind: str, path: Path, original_name: str = "", user=None, resume: bool = True
 ) -> ImportJob:
     """Store the file and create its job. With ``resume``, an unfinished job for the same file
-    and kind is returned instead, so re-running a killed import continues it."""
+    and kind is returned instead, so re-running a killed import continues it.
+
+    A file that cannot be read at all (empty, an old .xls, "xlsx" that is not a workbook) still
+    gets a job: FAILED, with the reason in ``error``.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown record kind {kind!r}; one of {', '.join(KINDS)}")
     path = Path(path)
+    name = Path(original_name or path.name).name[:255] or "upload"
     sha = file_sha256(path)
     if resume:
         job = (
@@ -62,29 +253,136 @@ def import_job_create(
             return job
     job = ImportJob(
         kind=kind,
-        original_name=original_name or path.name,
+        original_name=name,
         file_sha256=sha,
-        file_format=detect_format(path),
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )
+    try:
+        job.file_format = detect_format(path, name)
+    except UnreadableFile as exc:
+        job.status, job.error, job.finished_at = ImportJob.Status.FAILED, str(exc), timezone.now()
     with open(path, "rb") as fh:
-        job.file.save(f"{sha[:16]}-{path.name}", File(fh), save=False)
+        job.file.save(f"{sha[:16]}-{name}", File(fh), save=False)
     job.save()
     audit_record(
         events.IMPORT_STARTED,
         actor=user,
         subject=job,
+        org_unit_id=getattr(job.created_by, "org_unit_id", None),
         data={"kind": kind, "file_sha256": sha, "name": job.original_name},
     )
     return job
 
 
+@contextlib.contextmanager
+def _uploaded_path(upload) -> Iterator[Path]:
+    """A path on disk holding the uploaded file (Django keeps large uploads in a temporary file)."""
+    temporary = getattr(upload, "temporary_file_path", None)
+    if temporary is not None:
+        upload.seek(0)  # flushes what the upload handler buffered
+        yield Path(temporary())
+        return
+    fd, name = tempfile.mkstemp(prefix="huifang-upload-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            upload.seek(0)
+            shutil.copyfileobj(upload, out)
+        yield Path(name)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+
+
+def import_job_submit(*, kind: str, upload, user) -> ImportJob:
+    """Store an uploaded file (web form or API) as a new import job and run it in the background.
+
+    Raises ``ValidationError`` (fields ``kind`` and ``file``) for an unknown kind or a file over the
+    size limit; nothing is stored then. A file that turns out unreadable gives a FAILED job with
+    the reason. The run is enqueued on the ``imports`` queue when the transaction commits.
+    """
+    from huifang.core.jobs import enqueue_on_commit
+    from huifang.records.tasks import import_job_run_task
+
+    if kind not in KINDS:
+        message = f"unknown record kind {kind!r}; one of {', '.join(KINDS)}"
+        raise ValidationError({"kind": ValidationError(message, code="invalid")})
+    limit = max_upload_bytes()
+    if upload is None:
+        raise ValidationError({"file": ValidationError("no file was uploaded", code="required")})
+    if upload.size > limit:
+        message = f"the file is larger than the limit of {size_text(limit)}"
+        raise ValidationError({"file": ValidationError(message, code="too_large")})
+    with _uploaded_path(upload) as path, transaction.atomic():
+        job = import_job_create(kind=kind, path=path, original_name=upload.name, user=user, resume=False)
+        if job.status == ImportJob.Status.PENDING:
+            enqueue_on_commit(import_job_run_task, job.pk)
+    return job
+
+
+# ---- running jobs ------------------------------------------------------------------------------
+
+
+class _JobTakenOver(Exception):
+    """Another run committed rows of this job since this run's last batch: stop, roll back."""
+
+
+def _stamp_unchanged(job: ImportJob, kind: str, seen: list[tuple[str, int]]) -> None:
+    """Mark unchanged records as seen by this job at their row, as a write would have, so that a
+    later row with the same key is reported as a duplicate within the file on a re-import too.
+
+    One ``UPDATE … FROM (VALUES …)`` per chunk (PostgreSQL, and SQLite ≥ 3.33): a join, not a
+    CASE per row, so a re-import of a large unchanged file stays cheap.
+    """
+    model = MODELS[kind]
+    key_column = model._meta.get_field(BUSINESS_KEYS[kind]).column
+    qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
+    for start in range(0, len(seen), 500):
+        chunk = seen[start : start + 500]
+        if connection.vendor == "postgresql" or _UPDATE_FROM:
+            values = ", ".join(["(%s, %s)"] * len(chunk))
+            sql = (
+                f"UPDATE {table} SET {qn('last_import_job')} = %s, {qn('last_import_row')} = v.column2 "
+                f"FROM (VALUES {values}) AS v WHERE {table}.{qn(key_column)} = v.column1"
+            )
+            params = [job.pk] + [p for key, row in chunk for p in (key, row)]
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+        else:
+            model.objects.filter(**{f"{BUSINESS_KEYS[kind]}__in": [k for k, _row in chunk]}).update(
+                last_import_job=job.pk,
+                last_import_row=Case(
+                    *(When(**{BUSINESS_KEYS[kind]: k}, then=Value(row)) for k, row in chunk),
+                    output_field=IntegerField(),
+                ),
+            )
+
+
+def _trim_caches(feed: RecordsFeed) -> None:
+    refs = getattr(feed, "refs", None)
+    for name in ("org_units", "products", "salespeople"):
+        cache = getattr(refs, name, None)
+        if cache is not None and len(cache) > REF_CACHE_LIMIT:
+            cache.clear()
+
+
 def _flush(job: ImportJob, feed: RecordsFeed, batch: list, bad: list, last_row: int) -> None:
+    """Commit one batch: its records, its quarantined rows and the job's progress, together."""
     with transaction.atomic():
+        # Claim the rows first (this also locks the job row on PostgreSQL until the commit).
+        claimed = ImportJob.objects.filter(
+            pk=job.pk, status=ImportJob.Status.RUNNING, rows_committed=job.rows_committed
+        ).update(rows_committed=last_row)
+        if not claimed:
+            raise _JobTakenOver
         outcome = feed.upsert(batch) if batch else None
         errors = [
             ImportRowError(
-                job=job, row_number=row, column=col, reason=reason[:300], business_key=str(bkey)[:60]
+                job=job,
+                row_number=row,
+                column=col,
+                reason=safe_reason(col, reason),
+                business_key=str(bkey)[:60],
             )
             for row, bkey, col, reason in bad
         ]
@@ -92,6 +390,7 @@ def _flush(job: ImportJob, feed: RecordsFeed, batch: list, bad: list, last_row: 
         if outcome is not None:
             summary = outcome.summary
             created, updated, unchanged = summary["created"], summary["updated"], summary["unchanged"]
+            seen = []
             for item in outcome.items:
                 if item.status == REJECTED:
                     errors.extend(
@@ -99,58 +398,102 @@ def _flush(job: ImportJob, feed: RecordsFeed, batch: list, bad: list, last_row: 
                             job=job,
                             row_number=item.index,
                             column=c,
-                            reason=r[:300],
+                            reason=safe_reason(c, r),
                             business_key=item.key[:60],
                         )
                         for c, r in item.errors
                     )
+                elif item.status == UNCHANGED:
+                    seen.append((item.key, item.index))
+            if seen:
+                _stamp_unchanged(job, job.kind, seen)
         ImportRowError.objects.bulk_create(errors)
         quarantined_rows = len({e.row_number for e in errors})
         ImportJob.objects.filter(pk=job.pk).update(
-            rows_committed=last_row,
-            created_count=job.created_count + created,
-            updated_count=job.updated_count + updated,
-            unchanged_count=job.unchanged_count + unchanged,
-            quarantined_count=job.quarantined_count + quarantined_rows,
+            created_count=F("created_count") + created,
+            updated_count=F("updated_count") + updated,
+            unchanged_count=F("unchanged_count") + unchanged,
+            quarantined_count=F("quarantined_count") + quarantined_rows,
         )
-        job.rows_committed = last_row
-        job.created_count += created
-        job.updated_count += updated
-        job.unchanged_count += unchanged
-        job.quarantined_count += quarantined_rows
+    job.rows_committed = last_row
+    job.created_count += created
+    job.updated_count += updated
+    job.unchanged_count += unchanged
+    job.quarantined_count += quarantined_rows
+    _trim_caches(feed)
+
+
+def _fail(job_id: int, message: str) -> ImportJob:
+    ImportJob.objects.filter(pk=job_id).update(
+        status=ImportJob.Status.FAILED, error=message[:2000], finished_at=timezone.now()
+    )
+    return ImportJob.objects.get(pk=job_id)
 
 
 def import_job_run(
     job_id: int, *, batch_size: int = BATCH_SIZE, stop_after_rows: int | None = None
 ) -> ImportJob:
-    """Run (or resume) an import job to the end. Safe to call twice: a finished job is left alone.
+    """Run (or resume) an import job to the end. Safe to call twice: a finished job is left alone,
+    and a job another process is running right now is left to it (returned as it stands).
 
     ``stop_after_rows`` stops early (as a killed process would), for tests and demonstrations.
     """
-    with transaction.atomic():
-        job = ImportJob.objects.select_for_update().get(pk=job_id)
+    with import_job_lock(job_id) as acquired:
+        if not acquired:
+            logger.info("import job %s is being run by another process; not started again", job_id)
+            return ImportJob.objects.get(pk=job_id)
+        job = _run(job_id, batch_size=max(1, batch_size), stop_after_rows=stop_after_rows)
         if job.status == ImportJob.Status.DONE:
-            return job
+            _lock_forget(job_id)
+        return job
+
+
+def _start(job_id: int) -> ImportJob | None:
+    """Check and mark the job RUNNING; None when there is nothing to do (done, or locked)."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
+        if job is None:
+            if not ImportJob.objects.filter(pk=job_id).exists():
+                raise ImportJob.DoesNotExist(f"import job {job_id} does not exist")
+            return None  # another transaction holds the row: it is being run
+        if job.status == ImportJob.Status.DONE:
+            return None
         path = Path(job.file.path)
         try:
+            if not job.file_format:
+                job.file_format = detect_format(path, job.original_name)
             if job.file_format == "csv" and not job.encoding:
                 job.encoding = detect_encoding(path)
             if job.total_rows is None:
                 job.total_rows = count_data_rows(path, job.file_format)
-        except UnreadableFile as exc:
-            job.status, job.error, job.finished_at = ImportJob.Status.FAILED, str(exc), timezone.now()
+        except (UnreadableFile, FileNotFoundError) as exc:
+            message = str(exc) if isinstance(exc, UnreadableFile) else "the stored file is missing"
+            job.status, job.error, job.finished_at = ImportJob.Status.FAILED, message, timezone.now()
             job.save()
             return job
         job.status = ImportJob.Status.RUNNING
         job.started_at = job.started_at or timezone.now()
+        job.finished_at = None
         job.error = ""
         job.save()
+        return job
 
+
+def _run(job_id: int, *, batch_size: int, stop_after_rows: int | None) -> ImportJob:
+    job = _start(job_id)
+    if job is None:
+        return ImportJob.objects.get(pk=job_id)
+    if job.status == ImportJob.Status.FAILED:
+        return job
+    path = Path(job.file.path)
     feed = RecordsFeed(job.kind, actor=job.created_by, job_id=job.id, source="file")
     key = BUSINESS_KEYS[job.kind]
     resume_after = job.rows_committed
     batch: list = []
     bad: list = []
+    # Business key → row number of its first clean occurrence in the current batch; earlier
+    # batches are checked against the database by the feed (records carry their import row).
+    batch_keys: dict[str, int] = {}
     data_row = 0
     processed_this_run = 0
     try:
@@ -175,44 +518,66 @@ def import_job_run(
             raw = {col.name: (cells[pos] if pos < len(cells) else None) for pos, col in positions}
             result = validate_row(job.kind, raw, row_number)
             if result.ok:
-                batch.append((row_number, result.values))
+                business_key = result.values[key]
+                first = batch_keys.get(business_key)
+                if first is None:
+                    batch_keys[business_key] = row_number
+                    batch.append((row_number, result.values))
+                else:
+                    bad.append((row_number, business_key, key, f"duplicate of row {first} in this file"))
             else:
-                bad.extend((row_number, raw.get(key) or "", col, reason) for col, reason in result.errors)
+                bkey = raw.get(key)
+                if isinstance(bkey, float) and bkey.is_integer():
+                    bkey = int(bkey)  # a number typed into an XLSX key column
+                bkey = "" if bkey is None else str(bkey).strip()
+                bad.extend((row_number, bkey, col, reason) for col, reason in result.errors)
             processed_this_run += 1
             if len(batch) + len(bad) >= batch_size:
                 _flush(job, feed, batch, bad, data_row)
-                batch, bad = [], []
+                batch, bad, batch_keys = [], [], {}
                 if stop_after_rows is not None and processed_this_run >= stop_after_rows:
                     return job
         _flush(job, feed, batch, bad, data_row)
+    except _JobTakenOver:
+        logger.warning("import job %s: another run committed rows meanwhile; this run stops", job.pk)
+        return ImportJob.objects.get(pk=job.pk)
     except UnreadableFile as exc:
-        ImportJob.objects.filter(pk=job.pk).update(
-            status=ImportJob.Status.FAILED, error=str(exc), finished_at=timezone.now()
-        )
-        job.refresh_from_db()
-        return job
+        return _fail(job.pk, str(exc))
     except Exception as exc:
         logger.exception("import job %s failed", job.pk)
-        ImportJob.objects.filter(pk=job.pk).update(
-            status=ImportJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000]
-        )
+        _fail(job.pk, f"{type(exc).__name__}: {exc}")
         raise
     with transaction.atomic():
-        ImportJob.objects.filter(pk=job.pk).update(
+        finished = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
             status=ImportJob.Status.DONE, finished_at=timezone.now(), total_rows=data_row
         )
         job.refresh_from_db()
-        audit_record(
-            events.IMPORT_FINISHED,
-            actor=job.created_by,
-            subject=job,
-            data={
-                "kind": job.kind,
-                "rows": data_row,
-                "created": job.created_count,
-                "updated": job.updated_count,
-                "unchanged": job.unchanged_count,
-                "quarantined": job.quarantined_count,
-            },
-        )
+        if finished:
+            audit_record(
+                events.IMPORT_FINISHED,
+                actor=job.created_by,
+                subject=job,
+                org_unit_id=getattr(job.created_by, "org_unit_id", None),
+                data={
+                    "kind": job.kind,
+                    "rows": data_row,
+                    "created": job.created_count,
+                    "updated": job.updated_count,
+                    "unchanged": job.unchanged_count,
+                    "quarantined": job.quarantined_count,
+                },
+            )
     return job
+
+
+# ---- stuck jobs --------------------------------------------------------------------------------
+
+
+def import_jobs_stale(now=None) -> list[int]:
+    """Ids of RUNNING jobs whose run died: started over ``STALE_AFTER`` ago and nobody holds
+    their run lock (a live run always does, so a slow import is never taken for a dead one)."""
+    now = now or timezone.now()
+    candidates = ImportJob.objects.filter(
+        status=ImportJob.Status.RUNNING, started_at__lt=now - STALE_AFTER
+    ).values_list("pk", flat=True)
+    return [pk for pk in candidates if not import_job_is_locked(pk)]
