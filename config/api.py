@@ -25,6 +25,7 @@ api = HuifangAPI(
 ROUTERS: list[tuple[str, str]] = [
     ("", "huifang.core.api.router"),
     ("", "huifang.records.api.router"),
+    ("", "huifang.records.imports_api.router"),
 ]
 
 for _prefix, _router in ROUTERS:

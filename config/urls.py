@@ -12,6 +12,7 @@ urlpatterns = [
     # Before Django's i18n URLs: the same view, open to anonymous visitors (language switch on login).
     path("i18n/setlang/", core_views.set_language, name="set_language"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("imports/", include("huifang.records.imports_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("records/", include("huifang.records.urls")),
