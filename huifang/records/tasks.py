@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from huifang.core.jobs import huifang_task, periodic
 from huifang.records.importers.runner import import_job_run, import_jobs_stale
+from huifang.records.models import ImportJob
 
 logger = logging.getLogger(__name__)
 
@@ -14,7 +15,11 @@ def import_job_run_task(job_id: int) -> dict:
     """Run (or resume) one import job. Safe to run twice: a finished job is left alone, and a
     job another worker is running right now is left to it (``import_job_run`` takes the job's run
     lock and returns at once when it is held)."""
-    job = import_job_run(job_id)
+    try:
+        job = import_job_run(job_id)
+    except ImportJob.DoesNotExist:
+        logger.warning("import job %s no longer exists; nothing to run", job_id)
+        return {"job_id": job_id, "status": "missing"}
     return {
         "job_id": job.pk,
         "status": job.status,

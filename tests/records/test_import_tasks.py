@@ -109,3 +109,7 @@ def test_failed_and_done_jobs_are_not_resumed(products, tmp_path):
     failed = import_job_run(import_job_create(kind="policies", path=bad).pk)
     assert (ok.status, failed.status) == ("done", "failed")
     assert import_jobs_stale(timezone.now() + timedelta(days=1)) == []
+
+
+def test_the_task_of_a_deleted_job_ends_quietly():
+    assert import_job_run_task.call(424242) == {"job_id": 424242, "status": "missing"}
