@@ -24,7 +24,7 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 # Fixed, so that the same command writes byte-identical files on any day.
 BENCH_ANCHOR = date(2026, 11, 1)
 BENCH_SEED = 2026
-GENERATOR_VERSION = 1  # bump when the generated rows change, to invalidate cached files
+GENERATOR_VERSION = 2  # bump when the generated rows change, to invalidate cached files
 
 
 def _labels(mapping: dict[str, str]) -> dict[str, str]:
@@ -68,9 +68,10 @@ def csv_cell(name: str, value) -> str:
 
 # Five ways a row goes wrong in a real feed; each must be quarantined with its reason.
 def _break_checksum(cells, col):
-    number = cells[col["applicant_id_number"]]
-    if number:
-        cells[col["applicant_id_number"]] = number[:17] + ("0" if number[17] != "0" else "1")
+    # A group policy's applicant is an employer (no resident ID): break the insured's then.
+    who = "applicant_" if cells[col["applicant_id_type"]] == "身份证" else "insured_"
+    number = cells[col[f"{who}id_number"]]
+    cells[col[f"{who}id_number"]] = number[:17] + ("0" if number[17] != "0" else "1")
 
 
 def _break_product(cells, col):
