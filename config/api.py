@@ -26,6 +26,8 @@ ROUTERS: list[tuple[str, str]] = [
     ("", "huifang.core.api.router"),
     ("", "huifang.records.api.router"),
     ("", "huifang.records.imports_api.router"),
+    ("", "huifang.callbacks.api.router"),
+    ("", "huifang.reports.api.router"),
 ]
 
 for _prefix, _router in ROUTERS:

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "huifang.records",
     "huifang.rules",
     "huifang.callbacks",
+    "huifang.reports",
 ]
 
 MIDDLEWARE = [

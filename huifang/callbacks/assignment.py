@@ -1,0 +1,273 @@
+"""Who works which callback task: pools, claim-next, recall hand-back and reassignment.
+
+Pools
+-----
+A task belongs to the org unit that owns it (``task.org_unit``) and to a pool (``task.pool``, a skill
+such as ``bank_channel`` or ``elderly``; ``""`` is the general pool). An agent may work a task when:
+
+* they hold ``work_callbacks`` and are active;
+* the task's org unit is in their org subtree (the work scope is the user's own subtree, even for
+  someone who may *read* every org unit);
+* the pool is ``""`` or one of their ``skills``;
+* they did not sell the policy (``Salesperson.staff_user``): separation of duties, an agent never
+  gets a callback of a policy they sold.
+
+A task is *ready* for an agent when its channel plan says so (EC-05, huifang.callbacks.channels):
+``channel_due_at`` has come (an e-callback waits for the customer until its fallback point; after
+an unanswered call the next try waits for another time slot) and no letter or visit awaits a
+supervisor's approval.
+
+Claim-next
+----------
+``callback_task_claim_next(agent)`` hands out the most urgent open task the agent may work and that
+is not someone else's: a free, ready task (no assignee), a ready task a supervisor assigned to them
+that they have not started, or their own recall whose time has come. A recall set for later is never handed out
+early. The order is overdue first, then due date, then priority (high first), then id; since
+"overdue" means "due before today", the due date ascending already puts every overdue task first,
+and the query orders by ``(due_date, -priority, id)`` so that one index serves it.
+
+Claiming is atomic: on PostgreSQL the candidate row is taken with ``SELECT … FOR UPDATE SKIP
+LOCKED`` inside the transaction that assigns it, so concurrent claimers skip each other's rows and
+two agents never get the same task; on SQLite the transaction is ``IMMEDIATE`` (settings), which
+serialises writers. The claim moves the task to ``in_progress`` through the state machine
+(``callback_task_set_status``) and writes ``callback_task.assigned`` to the audit chain.
+
+Recalls
+-------
+An agent who schedules a recall keeps the task; when the recall is overdue by
+``HUIFANG_RECALL_RELEASE_MINUTES`` (default 120) the task goes back to the pool
+(``callback_recalls_release``, run every 5 minutes by the periodic job
+``callbacks.recalls_release``), so a customer who asked to be called at 10:00 is not left waiting
+because their agent is off sick.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from huifang.callbacks import events
+from huifang.callbacks.models import OPEN_STATUSES, CallbackTask, TaskStatus
+from huifang.callbacks.status import callback_task_set_status
+from huifang.core.audit.services import audit_record
+from huifang.core.permissions import Cap, can_see_org_unit, has_cap
+from huifang.org.models import OrgUnit
+from huifang.records.models import Policy, Salesperson
+
+DEFAULT_RECALL_RELEASE_MINUTES = 120
+CLAIM_ORDER = ("due_date", "-priority", "id")
+
+
+def recall_release_after() -> timedelta:
+    """How long past its time a recall stays with its agent before it returns to the pool."""
+    minutes = getattr(settings, "HUIFANG_RECALL_RELEASE_MINUTES", None)
+    return timedelta(minutes=DEFAULT_RECALL_RELEASE_MINUTES if minutes in (None, "") else int(minutes))
+
+
+# ---- who may work what ----------------------------------------------------------------------------
+
+
+def _skills(user) -> list[str]:
+    return [skill for skill in (user.skills or []) if isinstance(skill, str) and skill]
+
+
+def _subtree_ids(unit: OrgUnit) -> list[int]:
+    return list(OrgUnit.objects.filter(path__startswith=unit.path).values_list("id", flat=True))
+
+
+def _sold_by(user) -> list[int]:
+    """Ids of the salesperson records that are this staff user (usually none)."""
+    return list(Salesperson.objects.filter(staff_user=user).values_list("id", flat=True))
+
+
+def agent_may_work(user) -> bool:
+    """Does ``user`` work callbacks at all (capability, active, placed in an org unit)?"""
+    return has_cap(user, Cap.WORK_CALLBACKS) and user.org_unit_id is not None
+
+
+def agent_may_work_task(user, task: CallbackTask) -> str | None:
+    """Why ``user`` may not work ``task`` (a sentence), or None when they may."""
+    if user is None or not agent_may_work(user):
+        return _("This user does not work callbacks.")
+    if not task.org_unit.path.startswith(user.org_unit.path):
+        return _("The task belongs to an org unit outside this user's.")
+    if task.pool and task.pool not in _skills(user):
+        return _("The task is in the pool %(pool)s, which is not one of this user's skills.") % {
+            "pool": task.pool
+        }
+    if task.policy_id and Policy.objects.filter(pk=task.policy_id, salesperson__staff_user=user).exists():
+        # Separation of duties: nobody calls back a policy they sold.
+        return _("This user sold the policy.")
+    return None
+
+
+def callback_tasks_workable(agent) -> QuerySet[CallbackTask]:
+    """Open tasks in ``agent``'s pools (org subtree and skills), minus policies they sold.
+
+    Who holds them and whether a recall is due are not filtered here; see ``callback_tasks_claimable``.
+    """
+    if not agent_may_work(agent):
+        return CallbackTask.objects.none()
+    qs = CallbackTask.objects.filter(
+        status__in=OPEN_STATUSES,
+        org_unit_id__in=_subtree_ids(agent.org_unit),
+        pool__in=["", *_skills(agent)],
+    )
+    sold = _sold_by(agent)
+    if sold:
+        qs = qs.exclude(Exists(Policy.objects.filter(pk=OuterRef("policy_id"), salesperson_id__in=sold)))
+    return qs
+
+
+def _ready(now: datetime) -> Q:
+    """Its channel is ready for an agent (EC-05): ``channel_due_at`` has come — an electronic task
+    waits for the customer until its fallback point, a phone task for its next time slot after an
+    unanswered call — and no letter or visit is waiting for a supervisor's approval."""
+    awaiting_approval = ~Q(letter_visit_requested="") & Q(letter_visit_approved_by__isnull=True)
+    return (Q(channel_due_at__isnull=True) | Q(channel_due_at__lte=now)) & ~awaiting_approval
+
+
+def _free(qs: QuerySet, now: datetime) -> QuerySet:
+    # Nobody's; a recall set for later is not handed out early.
+    return qs.filter(Q(recall_at__isnull=True) | Q(recall_at__lte=now), _ready(now), assignee__isnull=True)
+
+
+def _mine(qs: QuerySet, agent, now: datetime) -> QuerySet:
+    # Assigned to the agent and not yet started (a supervisor gave it to them), or their own recall
+    # whose time has come (an appointment with the customer). A task they are working on right now
+    # is not handed out again.
+    given = Q(status=TaskStatus.PENDING, recall_at__isnull=True) & _ready(now)
+    return qs.filter(given | Q(recall_at__lte=now), assignee=agent)
+
+
+def callback_tasks_claimable(agent, *, now: datetime | None = None) -> QuerySet[CallbackTask]:
+    """What ``callback_task_claim_next`` chooses from, most urgent first (no locking)."""
+    now = now or timezone.now()
+    workable = callback_tasks_workable(agent)
+    return (_free(workable, now) | _mine(workable, agent, now)).order_by(*CLAIM_ORDER)
+
+
+def _more_urgent_than(task: CallbackTask) -> Q:
+    return (
+        Q(due_date__lt=task.due_date)
+        | Q(due_date=task.due_date, priority__gt=task.priority)
+        | Q(due_date=task.due_date, priority=task.priority, id__lt=task.id)
+    )
+
+
+# ---- services -------------------------------------------------------------------------------------
+
+
+def _assign(task: CallbackTask, user, *, actor, how: str, reason: str = "", now: datetime) -> CallbackTask:
+    previous = task.assignee_id
+    task.assignee = user
+    task.assigned_at = now if user is not None else None
+    fields = ["assignee", "assigned_at", "updated_at"]
+    if how == "claim":
+        task.recall_at = None  # the recall is being made now
+        fields.append("recall_at")
+    task.save(update_fields=fields)
+    audit_record(
+        events.TASK_ASSIGNED,
+        actor=actor,
+        subject=task,
+        data={
+            "how": how,
+            "from_user_id": previous,
+            "to_user_id": user.pk if user is not None else None,
+            "pool": task.pool,
+            "reason": reason[:300],
+        },
+    )
+    return task
+
+
+def callback_task_claim_next(agent, *, now: datetime | None = None) -> CallbackTask | None:
+    """Hand ``agent`` the most urgent task they may work, assigned to them and in progress, or None.
+
+    Two concurrent claimers never get the same task (row lock with SKIP LOCKED on PostgreSQL, an
+    IMMEDIATE transaction on SQLite). Audited (``callback_task.assigned``, how="claim").
+    """
+    now = now or timezone.now()
+    if not agent_may_work(agent):
+        raise PermissionDenied
+    workable = callback_tasks_workable(agent)
+    with transaction.atomic():
+        # Usually empty and cheap (assignee index): tasks given to this agent, or their due recalls.
+        mine = _mine(workable, agent, now).order_by(*CLAIM_ORDER).select_for_update(skip_locked=True).first()
+        free = _free(workable, now)
+        if mine is not None:
+            free = free.filter(_more_urgent_than(mine))
+        task = free.order_by(*CLAIM_ORDER).select_for_update(skip_locked=True).first() or mine
+        if task is None:
+            return None
+        task = callback_task_set_status(task, TaskStatus.IN_PROGRESS, actor=agent, reason="claimed")
+        return _assign(task, agent, actor=agent, how="claim", now=now)
+
+
+def callback_task_reassign(task: CallbackTask, to_user, by, *, reason: str = "") -> CallbackTask:
+    """A supervisor gives an open task to ``to_user`` (or back to the pool with ``to_user=None``).
+
+    ``by`` needs ``supervise_callbacks`` (PermissionDenied otherwise) and must see the task's org unit
+    (Http404 otherwise, as for a missing task); ``to_user`` must be someone ``by`` supervises (in
+    their subtree) who may work the task (ValidationError on ``to_user`` otherwise). The task waits
+    as ``pending`` until its new agent claims it. Audited (``callback_task.assigned``, how="reassign").
+    """
+    if not has_cap(by, Cap.SUPERVISE_CALLBACKS):
+        raise PermissionDenied
+    now = timezone.now()
+    with transaction.atomic():
+        locked = CallbackTask.objects.select_for_update(of=("self",)).select_related("org_unit")
+        task = locked.filter(pk=task.pk).first()
+        if task is None or not can_see_org_unit(by, task.org_unit):
+            raise Http404
+        if task.status not in OPEN_STATUSES:
+            raise ValidationError(_("A closed task cannot be reassigned."))
+        if to_user is not None:
+            if not can_see_org_unit(by, to_user.org_unit):
+                raise ValidationError({"to_user": _("This user is outside your org units.")})
+            problem = agent_may_work_task(to_user, task)
+            if problem:
+                raise ValidationError({"to_user": problem})
+        if task.assignee_id == (to_user.pk if to_user is not None else None):
+            return task
+        if task.status == TaskStatus.IN_PROGRESS:
+            task = callback_task_set_status(task, TaskStatus.PENDING, actor=by, reason="reassigned")
+        return _assign(task, to_user, actor=by, how="reassign", reason=reason, now=now)
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    released: int
+    task_ids: list[int]
+
+
+def callback_recalls_release(now: datetime | None = None, *, after: timedelta | None = None) -> ReleaseResult:
+    """Return to the pool every open task whose recall is overdue by ``after`` (default
+    ``recall_release_after()``) and that still belongs to an agent. Each release is audited
+    (``callback_task.assigned``, how="recall_released"). Safe to run twice and beside claimers:
+    rows being claimed right now are skipped and caught by the next run."""
+    now = now or timezone.now()
+    cutoff = now - (after if after is not None else recall_release_after())
+    released: list[int] = []
+    overdue = CallbackTask.objects.filter(
+        status__in=OPEN_STATUSES, assignee__isnull=False, recall_at__lte=cutoff
+    ).order_by("id")
+    while True:
+        with transaction.atomic():
+            after_id = released[-1] if released else 0
+            batch = list(overdue.filter(id__gt=after_id).select_for_update(skip_locked=True)[:200])
+            for task in batch:
+                if task.status == TaskStatus.IN_PROGRESS:
+                    task = callback_task_set_status(task, TaskStatus.PENDING, reason="recall overdue")
+                _assign(task, None, actor=None, how="recall_released", reason="recall overdue", now=now)
+                released.append(task.pk)
+        if len(batch) < 200:
+            break
+    return ReleaseResult(released=len(released), task_ids=released)

@@ -1,0 +1,264 @@
+"""Callback KPIs (selectors): success rate (KP-01), success inside the cooling-off period, coverage
+(BS-12, KP-05), letter/visit share (KP-03), problem cases resolved on time (BS-17), attempts per
+success.
+
+The period is a range of **due dates** ``[start, end]`` (both included): a task counts in the period
+its due date falls in, whatever day it was closed. Filters narrow the tasks: an org unit (its whole
+subtree, always inside the viewer's own org units), the policy's sales channel (``channel``: agency,
+bank, phone, internet, group), the policy's product, the agent (the task's assignee), the task kind
+and the task's callback channel (``callback_channel``: electronic, phone, letter, visit).
+
+Definitions, as computed:
+
+* **due** — tasks due in the period. **success**, **refused**, **cancelled_before_callback**,
+  **failed**, **problem_found**, **open** — of those, by status now.
+* **success rate (KP-01)** = success / (due − refused − cancelled_before_callback); tasks still open
+  count in the denominator (they are due and have not succeeded). None when the denominator is 0.
+  Flagged below the KP-02 target (90 %).
+* **success inside the cooling-off period** = successes with ``succeeded_in_cooling_off`` / the KP-01
+  denominator.
+* **coverage (BS-12, KP-05: 100 %)** = policies that required a new-policy callback and have a
+  new-policy task / policies that required one. A policy requires one when it is individual, long
+  term, life or health, and its receipt (回执) was signed in the period. Policies are filtered by
+  org unit, channel and product; coverage is not an agent's or a callback channel's figure, so it is
+  None when those filters are given.
+* **letter/visit share (KP-03: ≤ 10 %)** = callbacks whose deciding attempt was a letter or a visit /
+  callbacks made. Callbacks made = tasks closed as success, failed, refused or problem found (a task
+  cancelled before its callback was never called back). The deciding attempt is the last submitted
+  attempt: for a success that is the successful attempt, because success closes the task.
+  ``letter_visit_alert`` is true above 10 %.
+* **problem cases resolved on time (BS-17)** = problem cases resolved on or before their due date
+  (the resolution's local date, Asia/Shanghai) / problem cases resolved; problem cases are taken by
+  *their own* due date in the period and their own org unit; the agent filter means their handler.
+  ``problem_cases_open_overdue`` counts those still open after their due date.
+* **attempts per success** = submitted attempts on the tasks due in the period / successes.
+
+Each figure is a handful of aggregate queries (conditional ``COUNT … FILTER``), never a loop over
+rows; the indexes behind them are on the task's due date, the attempts' task and the open tasks.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models.functions import TruncDate
+from django.http import Http404
+from django.utils import timezone
+
+from huifang.callbacks.models import Attempt, CallbackTask, Channel, ProblemCase, TaskKind, TaskStatus
+from huifang.core.permissions import Cap, can_see_org_unit, has_cap
+from huifang.org.models import OrgUnit
+from huifang.records.models import Policy, Product
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+SUCCESS_TARGET = 0.90  # RULES.md KP-02: success rate ≥ 90 %
+LETTER_VISIT_LIMIT = 0.10  # RULES.md KP-03: letters and visits ≤ 10 % of all callbacks
+LETTER_VISIT = (Channel.LETTER, Channel.VISIT)
+# Closed after a callback was made (a task cancelled before its callback was never called back).
+CALLED_BACK = (TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.REFUSED, TaskStatus.PROBLEM_FOUND)
+COVERAGE_LINES = (Product.Line.LIFE, Product.Line.HEALTH)
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A KPI as numerator / denominator, with the rule that defines it."""
+
+    rule: str
+    numerator: int
+    denominator: int
+
+    @property
+    def value(self) -> float | None:
+        return self.numerator / self.denominator if self.denominator else None
+
+
+@dataclass(frozen=True)
+class KpiFilters:
+    start: date
+    end: date
+    org_unit: OrgUnit | None = None
+    channel: str | None = None
+    product: Product | None = None
+    agent: object | None = None
+    kind: str | None = None
+    callback_channel: str | None = None
+
+
+@dataclass(frozen=True)
+class CallbackKpis:
+    filters: KpiFilters
+    due: int
+    success: int
+    refused: int
+    cancelled_before_callback: int
+    failed: int
+    problem_found: int
+    open: int
+    success_rate: Ratio
+    success_in_cooling_off: Ratio
+    coverage: Ratio | None
+    letter_visit_share: Ratio
+    problem_cases_due: int
+    problem_cases_on_time: Ratio
+    problem_cases_open_overdue: int
+    attempts_per_success: Ratio
+    targets: dict = field(
+        default_factory=lambda: {"success_rate": SUCCESS_TARGET, "letter_visit_share": LETTER_VISIT_LIMIT}
+    )
+
+    @property
+    def success_below_target(self) -> bool | None:
+        value = self.success_rate.value
+        return None if value is None else value < SUCCESS_TARGET
+
+    @property
+    def letter_visit_alert(self) -> bool:
+        value = self.letter_visit_share.value
+        return value is not None and value > LETTER_VISIT_LIMIT
+
+
+def kpi_unit_ids(viewer, org_unit: OrgUnit | None) -> list[int] | None:
+    """Org unit ids the KPIs may count for ``viewer`` (None: all of them). An ``org_unit`` outside
+    the viewer's org units is Http404, the same answer as for one that does not exist."""
+    if org_unit is not None:
+        if not can_see_org_unit(viewer, org_unit):
+            raise Http404
+        root = org_unit
+    elif has_cap(viewer, Cap.VIEW_ALL_ORGS) or getattr(viewer, "is_superuser", False):
+        return None
+    elif viewer is not None and viewer.org_unit_id:
+        root = viewer.org_unit
+    else:
+        return []
+    return list(OrgUnit.objects.filter(path__startswith=root.path).order_by().values_list("id", flat=True))
+
+
+def _task_q(f: KpiFilters, units: list[int] | None, prefix: str = "") -> Q:
+    """The tasks of the period and filters, as a Q over ``prefix`` (``""`` or ``"task__"``)."""
+
+    def q(**lookups) -> Q:
+        return Q(**{prefix + key: value for key, value in lookups.items()})
+
+    out = q(due_date__gte=f.start, due_date__lte=f.end)
+    if units is not None:
+        out &= q(org_unit_id__in=units)
+    if f.channel:
+        out &= q(policy__channel=f.channel)
+    if f.product is not None:
+        out &= q(policy__product_id=f.product.pk)
+    if f.agent is not None:
+        out &= q(assignee_id=f.agent.pk)
+    if f.kind:
+        out &= q(kind=f.kind)
+    if f.callback_channel:
+        out &= q(channel=f.callback_channel)
+    return out
+
+
+def _task_counts(f: KpiFilters, units) -> dict:
+    status = TaskStatus
+    return CallbackTask.objects.filter(_task_q(f, units)).aggregate(
+        due=Count("id"),
+        success=Count("id", filter=Q(status=status.SUCCESS)),
+        success_cooling_off=Count("id", filter=Q(status=status.SUCCESS, succeeded_in_cooling_off=True)),
+        refused=Count("id", filter=Q(status=status.REFUSED)),
+        cancelled=Count("id", filter=Q(status=status.CANCELLED_BEFORE_CALLBACK)),
+        failed=Count("id", filter=Q(status=status.FAILED)),
+        problem_found=Count("id", filter=Q(status=status.PROBLEM_FOUND)),
+        open=Count("id", filter=Q(status__in=(status.PENDING, status.IN_PROGRESS))),
+        called_back=Count("id", filter=Q(status__in=CALLED_BACK)),
+    )
+
+
+def _attempt_count(f: KpiFilters, units) -> int:
+    return Attempt.objects.filter(_task_q(f, units, "task__"), submitted_at__isnull=False).count()
+
+
+def _letter_visit_count(f: KpiFilters, units) -> int:
+    """Called-back tasks whose last submitted attempt was a letter or a visit: one per task, since
+    a task has exactly one last attempt (ordered by start, then id)."""
+    later = Attempt.objects.filter(task_id=OuterRef("task_id"), submitted_at__isnull=False).filter(
+        Q(started_at__gt=OuterRef("started_at")) | Q(started_at=OuterRef("started_at"), id__gt=OuterRef("id"))
+    )
+    return (
+        Attempt.objects.filter(
+            _task_q(f, units, "task__"),
+            task__status__in=CALLED_BACK,
+            channel__in=LETTER_VISIT,
+            submitted_at__isnull=False,
+        )
+        .filter(~Exists(later))
+        .count()
+    )
+
+
+def _coverage(f: KpiFilters, units) -> Ratio | None:
+    if f.agent is not None or f.callback_channel or (f.kind and f.kind != TaskKind.NEW_POLICY):
+        return None
+    # RULES.md BS-12: individual, term over one year, life or health; receipt signed in the period.
+    required = Policy.objects.filter(
+        is_group=False,
+        is_long_term=True,
+        product__line__in=COVERAGE_LINES,
+        receipt_date__gte=f.start,
+        receipt_date__lte=f.end,
+    )
+    if units is not None:
+        required = required.filter(org_unit_id__in=units)
+    if f.channel:
+        required = required.filter(channel=f.channel)
+    if f.product is not None:
+        required = required.filter(product_id=f.product.pk)
+    has_task = CallbackTask.objects.filter(policy_id=OuterRef("pk"), kind=TaskKind.NEW_POLICY)
+    return Ratio("BS-12", required.filter(Exists(has_task)).count(), required.count())
+
+
+def _problem_counts(f: KpiFilters, units, today: date) -> dict:
+    qs = ProblemCase.objects.filter(due_date__gte=f.start, due_date__lte=f.end)
+    if units is not None:
+        qs = qs.filter(org_unit_id__in=units)
+    if f.channel:
+        qs = qs.filter(task__policy__channel=f.channel)
+    if f.product is not None:
+        qs = qs.filter(task__policy__product_id=f.product.pk)
+    if f.agent is not None:
+        qs = qs.filter(handler_id=f.agent.pk)
+    if f.kind:
+        qs = qs.filter(task__kind=f.kind)
+    if f.callback_channel:
+        qs = qs.filter(task__channel=f.callback_channel)
+    resolved = Q(status=ProblemCase.Status.RESOLVED, resolved_at__isnull=False)
+    return qs.annotate(resolved_on=TruncDate("resolved_at", tzinfo=SHANGHAI)).aggregate(
+        total=Count("id"),
+        resolved=Count("id", filter=resolved),
+        on_time=Count("id", filter=resolved & Q(resolved_on__lte=F("due_date"))),
+        open_overdue=Count("id", filter=Q(status=ProblemCase.Status.OPEN, due_date__lt=today)),
+    )
+
+
+def kpi_callbacks(viewer, filters: KpiFilters, *, today: date | None = None) -> CallbackKpis:
+    """The callback KPIs of ``filters`` over what ``viewer`` may see (their org units)."""
+    today = today or timezone.localdate()
+    units = kpi_unit_ids(viewer, filters.org_unit)
+    tasks = _task_counts(filters, units)
+    denominator = tasks["due"] - tasks["refused"] - tasks["cancelled"]  # RULES.md KP-01
+    problems = _problem_counts(filters, units, today)
+    return CallbackKpis(
+        filters=filters,
+        due=tasks["due"],
+        success=tasks["success"],
+        refused=tasks["refused"],
+        cancelled_before_callback=tasks["cancelled"],
+        failed=tasks["failed"],
+        problem_found=tasks["problem_found"],
+        open=tasks["open"],
+        success_rate=Ratio("KP-01", tasks["success"], denominator),
+        success_in_cooling_off=Ratio("BS-12", tasks["success_cooling_off"], denominator),
+        coverage=_coverage(filters, units),
+        letter_visit_share=Ratio("KP-03", _letter_visit_count(filters, units), tasks["called_back"]),
+        problem_cases_due=problems["total"],
+        problem_cases_on_time=Ratio("BS-17", problems["on_time"], problems["resolved"]),
+        problem_cases_open_overdue=problems["open_overdue"],
+        attempts_per_success=Ratio("", _attempt_count(filters, units), tasks["success"]),
+    )
