@@ -17,6 +17,8 @@ from tests.records.test_import_views import IMPORTERS, ROLES, state
 
 pytestmark = pytest.mark.django_db
 
+TASK_PATH = "huifang.records.tasks.import_job_run_task"
+
 BASE = "/api/v1/imports"
 
 
@@ -87,7 +89,7 @@ def test_upload_answers_202_and_the_job_can_be_followed(
         "report": f"{BASE}/{job_id}/report.xlsx",
         "page": f"/imports/{job_id}/",
     }
-    assert DBTaskResult.objects.get().queue_name == "imports"
+    assert DBTaskResult.objects.get(task_path=TASK_PATH).queue_name == "imports"
 
     import_job_run_task.call(job_id)  # what the worker does
 
@@ -175,7 +177,7 @@ def test_an_unreadable_file_gives_a_failed_job(client, users, django_capture_on_
     body = response.json()
     assert body["status"] == "failed"
     assert body["error"] == "the file is named .xlsx but is not an Excel workbook"
-    assert DBTaskResult.objects.count() == 0
+    assert not DBTaskResult.objects.filter(task_path=TASK_PATH).exists()
 
 
 def test_jobs_are_scoped_to_the_creators_branch(client, products, users, importers, tmp_path):

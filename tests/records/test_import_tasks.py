@@ -31,9 +31,9 @@ def test_submit_enqueues_the_run_on_commit_and_the_task_is_safe_twice(
     path = write_csv(tmp_path / "p.csv", [policy_row(n) for n in range(1, 4)])
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         job = submit(kind="policies", upload=upload_of(path), user=users["admin"])
-        assert DBTaskResult.objects.count() == 0  # not before the commit
-    assert len(callbacks) == 1
-    task = DBTaskResult.objects.get()
+        assert not DBTaskResult.objects.filter(task_path=TASK_PATH).exists()  # not before the commit
+    assert callbacks  # the run is enqueued by an on-commit callback
+    task = DBTaskResult.objects.get(task_path=TASK_PATH)
     assert task.task_path == TASK_PATH
     assert task.queue_name == "imports"
     assert task.args_kwargs == {"args": [job.pk], "kwargs": {}}
@@ -55,7 +55,7 @@ def test_submit_of_an_unreadable_file_enqueues_nothing(products, users, django_c
         job = submit(kind="policies", upload=upload, user=users["admin"])
     assert job.status == ImportJob.Status.FAILED
     assert job.error == "the file is named .xlsx but is not an Excel workbook"
-    assert DBTaskResult.objects.count() == 0
+    assert not DBTaskResult.objects.filter(task_path=TASK_PATH).exists()
 
 
 def test_submit_refuses_a_file_over_the_limit(products, users, settings):

@@ -24,6 +24,8 @@ from tests.records.fixtures.importfiles import (
 
 pytestmark = pytest.mark.django_db
 
+TASK_PATH = "huifang.records.tasks.import_job_run_task"
+
 ROLES = [
     "agent",
     "supervisor",
@@ -138,7 +140,7 @@ def test_upload_creates_a_job_enqueues_its_run_and_shows_its_page(
     job = ImportJob.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("imports:detail", args=[job.pk])
     assert (job.kind, job.original_name, job.created_by) == ("policies", "保单导入.csv", users["admin"])
-    task = DBTaskResult.objects.get()
+    task = DBTaskResult.objects.get(task_path=TASK_PATH)
     assert task.queue_name == "imports" and task.args_kwargs["args"] == [job.pk]
 
     detail = client.get(response["Location"])
