@@ -23,6 +23,7 @@ install: $(STAMP)
 ## run: set up, migrate the SQLite database, load demo data, start web + worker + scheduler on :8000
 run: install
 	$(BIN)/huifang migrate --noinput
+	$(BIN)/huifang collectstatic --noinput -v0
 	$(BIN)/huifang demo
 	$(BIN)/huifang serve --host $(HOST) --port $(PORT)
 

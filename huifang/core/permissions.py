@@ -53,18 +53,18 @@ class Cap(StrEnum):
 
 
 CAPABILITY_LABELS = {
-    Cap.VIEW_RECORDS: "View customers and policies in scope",
-    Cap.VIEW_ALL_ORGS: "See every org unit (read)",
-    Cap.REVEAL_PII: "Reveal masked personal information (with a reason)",
-    Cap.IMPORT_RECORDS: "Import records from the core system",
-    Cap.WORK_CALLBACKS: "Work callback tasks",
-    Cap.SUPERVISE_CALLBACKS: "Supervise callbacks",
-    Cap.HANDLE_PROBLEM_CASES: "Handle problem cases",
-    Cap.HANDLE_COMPLAINTS: "Handle complaints",
-    Cap.INSPECT_QUALITY: "Inspect call quality",
-    Cap.VIEW_REPORTS: "View KPIs and reports",
-    Cap.VERIFY_AUDIT: "Read and verify the audit chain",
-    Cap.ADMINISTER: "Administer Huifang",
+    Cap.VIEW_RECORDS: _("View customers and policies in scope"),
+    Cap.VIEW_ALL_ORGS: _("See every org unit (read)"),
+    Cap.REVEAL_PII: _("Reveal masked personal information (with a reason)"),
+    Cap.IMPORT_RECORDS: _("Import records from the core system"),
+    Cap.WORK_CALLBACKS: _("Work callback tasks"),
+    Cap.SUPERVISE_CALLBACKS: _("Supervise callbacks"),
+    Cap.HANDLE_PROBLEM_CASES: _("Handle problem cases"),
+    Cap.HANDLE_COMPLAINTS: _("Handle complaints"),
+    Cap.INSPECT_QUALITY: _("Inspect call quality"),
+    Cap.VIEW_REPORTS: _("View KPIs and reports"),
+    Cap.VERIFY_AUDIT: _("Read and verify the audit chain"),
+    Cap.ADMINISTER: _("Administer Huifang"),
 }
 
 ROLE_CAPABILITIES: dict[Role, set[Cap]] = {
@@ -114,7 +114,7 @@ def sync_roles() -> None:
     perms = {}
     for cap in Cap:
         perms[cap], _created = Permission.objects.get_or_create(
-            content_type=ct, codename=cap.value, defaults={"name": CAPABILITY_LABELS[cap]}
+            content_type=ct, codename=cap.value, defaults={"name": str(CAPABILITY_LABELS[cap])}
         )
     for role, caps in ROLE_CAPABILITIES.items():
         group, _created = Group.objects.get_or_create(name=role.value)
