@@ -166,6 +166,8 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = not PRODUCTION
 MEDIA_ROOT = Path(os.environ.get("HUIFANG_MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
+# A 1,000-item feed batch of full policies with long Chinese addresses can reach ~5 MB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 
 # Security defaults.
 SESSION_COOKIE_HTTPONLY = True

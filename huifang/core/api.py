@@ -40,7 +40,8 @@ import inspect
 import logging
 from importlib import metadata
 
-from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, PermissionDenied
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
 from django.http import Http404, HttpResponseNotAllowed
@@ -159,6 +160,12 @@ def install_error_handlers(api: NinjaAPI) -> None:
         if exc.status_code == 400 and message.startswith("Cannot parse request body"):  # ninja's parser
             message = _("The request body could not be parsed.")
         return respond(request, exc.status_code, error_body(code, message))
+
+    @api.exception_handler(RequestDataTooBig)
+    def too_large(request, exc):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        message = _("The request body is larger than %(limit)d bytes.") % {"limit": limit}
+        return respond(request, 413, error_body("too_large", message))
 
     @api.exception_handler(Exception)
     def server_error(request, exc):
