@@ -29,7 +29,13 @@ def records_changed_generate(kind: str, keys: list[str]) -> None:
 
 
 def rules_changed_recompute(rule_ids: list[str]) -> None:
-    """Rules hook (after the change committed): recompute open tasks' due dates in the background."""
+    """Rules hook (after the change committed): recompute open tasks' due dates in the background.
+
+    Nothing is enqueued when no open task follows those rules (e.g. the packs loaded by a fresh
+    ``migrate``), so a new installation starts with an empty job queue."""
+    from huifang.callbacks.models import OPEN_STATUSES, CallbackTask
     from huifang.callbacks.tasks import recompute_due
 
+    if not CallbackTask.objects.filter(rule_id__in=list(rule_ids), status__in=OPEN_STATUSES).exists():
+        return
     recompute_due.enqueue(list(rule_ids))
