@@ -168,6 +168,8 @@ MEDIA_ROOT = Path(os.environ.get("HUIFANG_MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
 # A 1,000-item feed batch of full policies with long Chinese addresses can reach ~5 MB.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
+# Largest import file the import page and API accept.
+HUIFANG_IMPORT_MAX_BYTES = int(os.environ.get("HUIFANG_IMPORT_MAX_BYTES", 200 * 1024 * 1024))
 
 # Security defaults.
 SESSION_COOKIE_HTTPONLY = True
