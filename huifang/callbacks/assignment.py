@@ -164,27 +164,27 @@ def _more_urgent_than(task: CallbackTask) -> Q:
 # ---- services -------------------------------------------------------------------------------------
 
 
-def _assign(task: CallbackTask, user, *, actor, how: str, reason: str = "", now: datetime) -> CallbackTask:
-    previous = task.assignee_id
-    task.assignee = user
-    task.assigned_at = now if user is not None else None
-    fields = ["assignee", "assigned_at", "updated_at"]
-    if how == "claim":
-        task.recall_at = None  # the recall is being made now
-        fields.append("recall_at")
-    task.save(update_fields=fields)
+def _audit_assigned(task: CallbackTask, previous_id, *, actor, how: str, reason: str = "") -> None:
     audit_record(
         events.TASK_ASSIGNED,
         actor=actor,
         subject=task,
         data={
             "how": how,
-            "from_user_id": previous,
-            "to_user_id": user.pk if user is not None else None,
+            "from_user_id": previous_id,
+            "to_user_id": task.assignee_id,
             "pool": task.pool,
             "reason": reason[:300],
         },
     )
+
+
+def _assign(task: CallbackTask, user, *, actor, how: str, reason: str = "", now: datetime) -> CallbackTask:
+    previous = task.assignee_id
+    task.assignee = user
+    task.assigned_at = now if user is not None else None
+    task.save(update_fields=["assignee", "assigned_at", "updated_at"])
+    _audit_assigned(task, previous, actor=actor, how=how, reason=reason)
     return task
 
 
@@ -207,8 +207,14 @@ def callback_task_claim_next(agent, *, now: datetime | None = None) -> CallbackT
         task = free.order_by(*CLAIM_ORDER).select_for_update(skip_locked=True).first() or mine
         if task is None:
             return None
+        previous = task.assignee_id
+        # Assign first: the audit chain is appended under one lock held until commit, so the
+        # writes that need no audit go before the first audit event (huifang.core.audit).
+        task.assignee, task.assigned_at, task.recall_at = agent, now, None  # the recall is made now
+        task.save(update_fields=["assignee", "assigned_at", "recall_at", "updated_at"])
         task = callback_task_set_status(task, TaskStatus.IN_PROGRESS, actor=agent, reason="claimed")
-        return _assign(task, agent, actor=agent, how="claim", now=now)
+        _audit_assigned(task, previous, actor=agent, how="claim")
+        return task
 
 
 def callback_task_reassign(task: CallbackTask, to_user, by, *, reason: str = "") -> CallbackTask:

@@ -33,8 +33,9 @@ Definitions, as computed:
   ``problem_cases_open_overdue`` counts those still open after their due date.
 * **attempts per success** = submitted attempts on the tasks due in the period / successes.
 
-Each figure is a handful of aggregate queries (conditional ``COUNT … FILTER``), never a loop over
-rows; the indexes behind them are on the task's due date, the attempts' task and the open tasks.
+The figures come from six aggregate queries (a grouped count of the tasks, counts with ``EXISTS`` /
+``NOT EXISTS``), never a loop over rows; the partial and covering indexes behind them are in
+huifang/reports/migrations/0001_callback_read_indexes.py.
 """
 
 from dataclasses import dataclass, field
@@ -157,18 +158,32 @@ def _task_q(f: KpiFilters, units: list[int] | None, prefix: str = "") -> Q:
 
 
 def _task_counts(f: KpiFilters, units) -> dict:
-    status = TaskStatus
-    return CallbackTask.objects.filter(_task_q(f, units)).aggregate(
-        due=Count("id"),
-        success=Count("id", filter=Q(status=status.SUCCESS)),
-        success_cooling_off=Count("id", filter=Q(status=status.SUCCESS, succeeded_in_cooling_off=True)),
-        refused=Count("id", filter=Q(status=status.REFUSED)),
-        cancelled=Count("id", filter=Q(status=status.CANCELLED_BEFORE_CALLBACK)),
-        failed=Count("id", filter=Q(status=status.FAILED)),
-        problem_found=Count("id", filter=Q(status=status.PROBLEM_FOUND)),
-        open=Count("id", filter=Q(status__in=(status.PENDING, status.IN_PROGRESS))),
-        called_back=Count("id", filter=Q(status__in=CALLED_BACK)),
+    """Tasks of the period by status (and cooling-off flag): one grouped scan, at most 14 groups
+    (cheaper than one conditional count per figure over millions of rows)."""
+    groups = (
+        CallbackTask.objects.filter(_task_q(f, units))
+        .values_list("status", "succeeded_in_cooling_off")
+        .annotate(n=Count("id"))
+        .order_by()
     )
+    by_status: dict[str, int] = {}
+    cooling_off = 0
+    for status, in_cooling_off, n in groups:
+        by_status[status] = by_status.get(status, 0) + n
+        if status == TaskStatus.SUCCESS and in_cooling_off:
+            cooling_off += n
+    s = TaskStatus
+    return {
+        "due": sum(by_status.values()),
+        "success": by_status.get(s.SUCCESS, 0),
+        "success_cooling_off": cooling_off,
+        "refused": by_status.get(s.REFUSED, 0),
+        "cancelled": by_status.get(s.CANCELLED_BEFORE_CALLBACK, 0),
+        "failed": by_status.get(s.FAILED, 0),
+        "problem_found": by_status.get(s.PROBLEM_FOUND, 0),
+        "open": by_status.get(s.PENDING, 0) + by_status.get(s.IN_PROGRESS, 0),
+        "called_back": sum(by_status.get(status, 0) for status in CALLED_BACK),
+    }
 
 
 def _attempt_count(f: KpiFilters, units) -> int:
