@@ -4,6 +4,7 @@ python -m bench                          # every benchmark with its defaults
 python -m bench import --rows 1000000    # the policy import benchmark (see bench/import_policies.py)
 python -m bench profile --rows 50000     # where an import spends its time (cProfile)
 python -m bench gen --rows 1000000       # only write the CSV into bench/data/
+python -m bench sweep                    # the callback sweep benchmark (see bench/callback_sweep.py)
 """
 
 import argparse
@@ -54,11 +55,17 @@ def main(argv: list[str] | None = None) -> int:
     gen_p.add_argument("--rows", type=int, default=1_000_000)
     gen_p.add_argument("--seed", type=int, default=2026)
 
+    sweep_p = sub.add_parser("sweep", help="callback sweep: 1M policies, first and no-op sweep vs bare SQL")
+    from bench import callback_sweep
+
+    callback_sweep.add_arguments(sweep_p)
+
     args = parser.parse_args(argv)
     _setup_path()
     from bench import gen, import_policies
 
     command = import_policies.command_line(argv)
+    which = args.benchmark
     if args.benchmark in (None, "import"):
         if args.benchmark is None:  # all benchmarks, defaults
             args = imp.parse_args([])
@@ -79,7 +86,21 @@ def main(argv: list[str] | None = None) -> int:
         import_policies.profile(
             rows=args.rows, seed=args.seed, write=not args.no_write, code=args.code, command=command
         )
-    elif args.benchmark == "gen":
+    if which in (None, "sweep"):
+        if which is None:  # all benchmarks, defaults
+            args = sweep_p.parse_args([])
+        if import_policies.is_postgres_url(os.environ.get("DATABASE_URL")):
+            callback_sweep.run(
+                policies=args.policies,
+                db_name=args.db_name,
+                keep=args.keep,
+                reuse=args.reuse,
+                write=not args.no_write,
+                command=command,
+            )
+        else:
+            print("DATABASE_URL does not point at PostgreSQL: skipping the callback sweep benchmark.")
+    elif which == "gen":
         path, meta = gen.policies_csv(args.rows, seed=args.seed)
         print(
             f"{path}: {meta['rows']:,} rows ({meta['bad_rows']:,} deliberately bad), {meta['bytes']:,} bytes"

@@ -20,6 +20,7 @@ from huifang.core.audit.models import AuditEvent
 from huifang.records.models import Claim, Customer, Policy, PolicyEvent
 from huifang.records.services import RecordsFeed
 from huifang.rules.selectors import rule_active
+from tests.conftest import is_postgres
 from tests.records.conftest import policy_values
 
 pytestmark = pytest.mark.django_db
@@ -426,3 +427,43 @@ def test_the_sweep_catches_a_policy_the_hook_never_saw(products, on, django_capt
     assert result.created["new_policy"] == 1
     assert tasks()[0].policy.policy_no == "P000001"
     assert created_events()[0].data["trigger"] == "sweep"
+
+
+def test_a_large_generation_commits_in_chunks_of_ids_one_audit_event_each(products, on, monkeypatch):
+    from huifang.callbacks import generation
+
+    on(2026, 2, 6)
+    for n in range(1, 6):
+        add_policy(n)
+    monkeypatch.setattr(generation, "CHUNK_ROWS", 2)
+    assert callback_tasks_generate(TaskKind.NEW_POLICY).created == 5
+    events = created_events()
+    assert len(events) == 3 and sum(e.data["created"] for e in events) == 5
+    ranges = [tuple(e.data["ids"]) for e in events]
+    assert all(low <= high for low, high in ranges) and len(set(ranges)) == 3
+    assert callback_tasks_generate(TaskKind.NEW_POLICY).created == 0
+    assert len(created_events()) == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    not is_postgres(), reason="parallel chunks run on PostgreSQL only (SQLite has one writer)"
+)
+@pytest.mark.django_db(transaction=True)
+def test_parallel_chunks_on_postgresql_create_each_task_once(products, monkeypatch, settings, time_machine):
+    from django.db import connection
+
+    from huifang.callbacks import generation
+
+    time_machine.move_to(datetime(2026, 2, 6, 10, 0, tzinfo=SHANGHAI), tick=False)
+    from huifang.rules.services import rule_packs_load_shipped
+
+    rule_packs_load_shipped(audit=False)  # a transactional test starts from a flushed database
+    for n in range(1, 9):
+        add_policy(n)
+    monkeypatch.setattr(generation, "CHUNK_ROWS", 2)
+    settings.HUIFANG_SWEEP_WORKERS = 3
+    assert not connection.in_atomic_block and generation.sweep_workers() == 3
+    assert callback_tasks_generate(TaskKind.NEW_POLICY).created == 8
+    assert CallbackTask.objects.count() == 8 and len(created_events()) == 4
+    assert callback_tasks_generate(TaskKind.NEW_POLICY).created == 0
