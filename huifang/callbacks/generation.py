@@ -239,13 +239,14 @@ class _Calendar:
             return None
 
 
-def current_calendar_signature(signature: str) -> str:
-    """The signature the same years have now (to tell whether a task's due date is stale)."""
-    if not signature:
-        return ""
-    cal = _Calendar()
+def _signature_now(cal: _Calendar, signature: str) -> str:
     years = [int(part.split(".")[0]) for part in signature.split("+")]
     return cal.signature(date(min(years), 1, 1), date(max(years), 1, 1))
+
+
+def current_calendar_signature(signature: str) -> str:
+    """The signature the same years have now (to tell whether a task's due date is stale)."""
+    return _signature_now(_Calendar(), signature) if signature else ""
 
 
 def _fallback_at(cal: _Calendar, end: date, working_days: int) -> datetime | None:
@@ -1280,21 +1281,23 @@ def callback_task_refresh_due(task: CallbackTask, *, today: date | None = None) 
 
 def callback_tasks_stale():
     """Open generated tasks whose due date may be stale: computed with a rule version no longer in
-    force, a calendar revision that changed, or (new policies) a cooling-off end that moved."""
+    force, a calendar revision that changed, or (new policies) a cooling-off end that moved.
+
+    One grouped scan of the open tasks finds the stale (rule version, calendar) combinations."""
     open_tasks = CallbackTask.objects.filter(
         status__in=OPEN_STATUSES, rule_version__isnull=False, kind__in=GENERATED_KINDS
     )
+    groups = open_tasks.order_by().values_list("rule_id", "rule_version_id", "calendar_revision").distinct()
+    cal = _Calendar()
+    in_force: dict[str, set[int]] = {}
     stale = Q(pk__in=[])
-    for rule_id in open_tasks.order_by().values_list("rule_id", flat=True).distinct():
-        in_force = rule_versions_in_force(rule_id)
-        if in_force:
-            stale |= Q(rule_id=rule_id) & ~Q(rule_version_id__in=in_force)
-    signatures = (
-        open_tasks.exclude(calendar_revision="").order_by().values_list("calendar_revision", flat=True)
-    )
-    changed = [s for s in signatures.distinct() if current_calendar_signature(s) != s]
-    if changed:
-        stale |= Q(calendar_revision__in=changed)
+    for rule_id, version_id, signature in groups:
+        if rule_id not in in_force:
+            in_force[rule_id] = rule_versions_in_force(rule_id)
+        old_rule = bool(in_force[rule_id]) and version_id not in in_force[rule_id]
+        old_calendar = bool(signature) and _signature_now(cal, signature) != signature
+        if old_rule or old_calendar:
+            stale |= Q(rule_id=rule_id, rule_version_id=version_id, calendar_revision=signature)
     stale |= Q(kind=TaskKind.NEW_POLICY, policy__cooling_off_end__isnull=False) & ~Q(
         due_date=F("policy__cooling_off_end")
     )
