@@ -488,19 +488,19 @@ def _ms(x: float) -> str:
 
 
 def report_table(runs: list[dict]) -> str:
-    bare = {r["think_ms"]: r for r in runs if r["op"] == "bare"}
+    bare = {(r.get("claimers"), r["think_ms"]): r for r in runs if r["op"] == "bare"}
     lines = [
-        "| operation | pause between claims | claims | claims/s | p50 ms | p95 ms | p99 ms | max ms "
+        "| operation | claimers | pause between claims | claims | claims/s | p50 ms | p95 ms | p99 ms | max ms "
         "| duplicates | p95 vs bare SQL |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
-        base = bare.get(r["think_ms"])
+        base = bare.get((r.get("claimers"), r["think_ms"]))
         ratio = f"{r['p95_ms'] / base['p95_ms']:.1f}×" if base and r["op"] != "bare" else "—"
         pause = f"{r['think_ms']} ms (±50 %)" if r["think_ms"] else "none"
         lines.append(
-            f"| {LABELS[r['op']]} | {pause} | {r['claims']:,} | {r['per_s']:,.0f} | {_ms(r['p50_ms'])} "
-            f"| {_ms(r['p95_ms'])} | {_ms(r['p99_ms'])} | {_ms(r['max_ms'])} "
+            f"| {LABELS[r['op']]} | {r.get('claimers', '?')} | {pause} | {r['claims']:,} | {r['per_s']:,.0f} "
+            f"| {_ms(r['p50_ms'])} | {_ms(r['p95_ms'])} | {_ms(r['p99_ms'])} | {_ms(r['max_ms'])} "
             f"| {r['duplicates'] + r['wrong_holder']} | {ratio} |"
         )
     return "\n".join(lines)
@@ -509,7 +509,7 @@ def report_table(runs: list[dict]) -> str:
 def report_markdown(res: dict) -> str:
     m = res["machine"]
     runs = res["runs"]
-    service = [r for r in runs if r["op"] == "claim_next"]
+    service = [r for r in runs if r["op"] == "claim_next" and r["claimers"] == res["claimers"]]
     met = all(r["duplicates"] == 0 and r["wrong_holder"] == 0 for r in runs)
     p95s = ", ".join(
         f"{_ms(r['p95_ms'])} ms ({'no pause' if not r['think_ms'] else 'paced'})" for r in service
@@ -524,7 +524,8 @@ def report_markdown(res: dict) -> str:
             "in one transaction. `callback_task_claim_next` also moves the task through the state "
             "machine (status-change row) and writes two audit events; the audit chain is appended "
             "under one database-wide lock held until commit, so the third row times those two appends "
-            "alone. Runs without a pause put every claimer on the database all the time; paced runs "
+            "alone. One claimer alone gives the uncontended latency; runs of many claimers without a pause "
+            "put every claimer on the database all the time; paced runs "
             "pause about a second between claims (50 agents claiming once a second each: about ten "
             "times the planning peak of 1,000 agents finishing a call every three minutes).",
             "",
@@ -580,6 +581,7 @@ def run(
     claims: int = 40,
     think_ms: int = 1000,
     paced_claims: int = 20,
+    solo_claims: int = 100,
     db_name: str = "huifang_bench_cb",
     write: bool = True,
     command: str = "",
@@ -623,14 +625,19 @@ def run(
     )
     connection.close()
     res["runs"] = []
-    for think, n in ((0, claims), (think_ms, paced_claims)):
+    plan = [
+        (1, 1, 0, solo_claims),
+        (claimers, processes, 0, claims),
+        (claimers, processes, think_ms, paced_claims),
+    ]
+    for how_many, procs, think, n in plan:
         for op in ("bare", "audit", "claim_next"):
             figures = run_claimers(
-                db_url, op, agents=agents, claimers=claimers, processes=processes, claims=n, think_ms=think
+                db_url, op, agents=agents, claimers=how_many, processes=procs, claims=n, think_ms=think
             )
             res["runs"].append(figures)
             log(
-                f"{op:>10} pause {think:>4} ms: {figures['claims']:,} claims, {figures['per_s']:,.0f}/s, "
+                f"{op:>10} × {how_many:>2} pause {think:>4} ms: {figures['claims']:,} claims, {figures['per_s']:,.0f}/s, "
                 f"p50 {figures['p50_ms']:.1f} ms, p95 {figures['p95_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, "
                 f"duplicates {figures['duplicates']}, wrong holder {figures['wrong_holder']}"
             )
@@ -661,6 +668,7 @@ def main(argv: list[str] | None = None) -> int:
         "--think-ms", type=int, default=1000, help="mean pause of the paced runs (default 1000)"
     )
     parser.add_argument("--paced-claims", type=int, default=20, help="claims per claimer, paced (default 20)")
+    parser.add_argument("--solo-claims", type=int, default=100, help="claims of the single-claimer runs")
     parser.add_argument("--db-name", default="huifang_bench_cb", help="PostgreSQL database to (re)create")
     parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
     args = parser.parse_args(argv)
@@ -673,6 +681,7 @@ def main(argv: list[str] | None = None) -> int:
         claims=args.claims,
         think_ms=args.think_ms,
         paced_claims=args.paced_claims,
+        solo_claims=args.solo_claims,
         db_name=args.db_name,
         write=not args.no_write,
         command=command,

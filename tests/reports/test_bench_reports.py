@@ -32,6 +32,7 @@ def test_text_written_around_a_block_survives_a_rerun():
 def test_the_claim_report_table():
     run = {
         "op": "claim_next",
+        "claimers": 50,
         "think_ms": 0,
         "claims": 2000,
         "per_s": 400.0,
@@ -45,6 +46,6 @@ def test_the_claim_report_table():
     bare = run | {"op": "bare", "p95_ms": 5.0}
     table = claim_next.report_table([bare, run])
     assert (
-        "| `callback_task_claim_next(agent)` | none | 2,000 | 400 | 5.0 | 12.5 | 20.0 | 31.0 | 0 | 2.5× |"
+        "| `callback_task_claim_next(agent)` | 50 | none | 2,000 | 400 | 5.0 | 12.5 | 20.0 | 31.0 | 0 | 2.5× |"
         in table
     )
