@@ -99,7 +99,8 @@ def generate(attempts_in_period: int, ref: dict, log=print) -> dict:
         """,
         {"cities": cities, "ncities": len(cities), "n": policies},
     )
-    # h = a reproducible pseudo-random number 0…999 per row (Knuth's multiplicative hash).
+    # Draws: rnd(x, n) = a reproducible pseudo-random number 0…n-1 from PostgreSQL's integer hash;
+    # each draw hashes a different offset of the id, so that draws are independent of each other.
     step(
         "policies",
         """
@@ -113,8 +114,9 @@ def generate(attempts_in_period: int, ref: dict, log=print) -> dict:
             c.id, c.id, c.org_unit_id,
             CASE WHEN h %% 10 = 0 THEN %(acc)s ELSE (%(eligible)s::bigint[])[1 + h %% 3] END
         FROM records_customer c
-        CROSS JOIN LATERAL (SELECT (c.id * 2654435761 %% 1000)::int AS h) x
-        CROSS JOIN LATERAL (SELECT %(receipt_from)s::date + (c.id %% %(days)s)::int AS r) d
+        CROSS JOIN LATERAL (SELECT ((hashint8(c.id) + 2147483648) %% 1000)::int AS h) x
+        CROSS JOIN LATERAL (
+            SELECT %(receipt_from)s::date + ((hashint8(c.id + 1) + 2147483648) %% %(days)s)::int AS r) d
         WHERE c.customer_no LIKE 'KC%%'
         """,
         {
@@ -134,20 +136,20 @@ def generate(attempts_in_period: int, ref: dict, log=print) -> dict:
             closed_at, customer_id, org_unit_id, policy_id, assignee_id, assigned_at)
         SELECT 'new_policy', 'BS-12', 'policy:' || p.id, '', st, p.cooling_off_end, '{}'::jsonb, '',
             'phone', 0, 0, '', '', '',
-            CASE WHEN st = 'success' THEN s %% 10 <> 0 END,
+            CASE WHEN st = 'success' THEN (hashint8(p.id + 4) + 2147483648) %% 10 <> 0 END,
             now(), now(), CASE WHEN st NOT IN ('pending', 'in_progress') THEN now() END,
             p.applicant_id, p.org_unit_id, p.id,
             CASE WHEN st <> 'pending' THEN (%(agents)s::bigint[])[1 + p.id %% %(nagents)s] END,
             CASE WHEN st <> 'pending' THEN now() END
         FROM records_policy p
-        CROSS JOIN LATERAL (SELECT (p.id * 40503 %% 100)::int AS s) x
+        CROSS JOIN LATERAL (SELECT ((hashint8(p.id + 3) + 2147483648) %% 100)::int AS s) x
         CROSS JOIN LATERAL (
             SELECT CASE WHEN s < 80 THEN 'success' WHEN s < 86 THEN 'failed' WHEN s < 89 THEN 'refused'
                         WHEN s < 93 THEN 'cancelled_before' WHEN s < 95 THEN 'problem_found'
                         ELSE 'pending' END AS st) y
         JOIN records_product pr ON pr.id = p.product_id
         WHERE p.policy_no LIKE 'KP%%' AND NOT p.is_group AND p.is_long_term AND pr.line IN ('life', 'health')
-          AND p.id %% 200 <> 7
+          AND (hashint8(p.id + 2) + 2147483648) %% 200 <> 7
         """,
         {"agents": agents, "nagents": len(agents)},
     )
@@ -165,7 +167,7 @@ def generate(attempts_in_period: int, ref: dict, log=print) -> dict:
             a.k = n AND t.status IN ('success', 'problem_found'),
             '{}'::jsonb, '', '', '', '', '', '{}'::jsonb, at, t.assignee_id, t.id
         FROM callbacks_callbacktask t
-        CROSS JOIN LATERAL (SELECT (t.id * 2654435761 %% 1000)::int AS h) x
+        CROSS JOIN LATERAL (SELECT ((hashint8(t.id + 5) + 2147483648) %% 1000)::int AS h) x
         CROSS JOIN LATERAL (
             SELECT CASE t.status WHEN 'success' THEN 1 + h %% 4 WHEN 'failed' THEN 4
                                  WHEN 'refused' THEN 1 + h %% 2 WHEN 'cancelled_before' THEN h %% 2
@@ -193,7 +195,7 @@ def generate(attempts_in_period: int, ref: dict, log=print) -> dict:
                  ELSE (t.due_date + 19 + (h %% 7) - 5)::timestamp + interval '10 hours' END,
             now(), t.org_unit_id, t.id, t.assignee_id
         FROM callbacks_callbacktask t
-        CROSS JOIN LATERAL (SELECT (t.id * 2654435761 %% 1000)::int AS h) x
+        CROSS JOIN LATERAL (SELECT ((hashint8(t.id + 6) + 2147483648) %% 1000)::int AS h) x
         WHERE t.status = 'problem_found'
         """,
     )
