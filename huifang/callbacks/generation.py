@@ -81,6 +81,8 @@ DEFAULT_LOOKBACK_DAYS = 30
 KEY_CHUNK = 5000
 # A sweep inserts about this many tasks per statement (and transaction).
 CHUNK_ROWS = 50_000
+# The sweep re-checks new-policy due dates against policies changed in the last this many days.
+RECORD_CHANGE_DAYS = 7
 # Policy statuses that close an open new-policy callback as cancelled-before-callback (KP-01).
 CANCELLING_STATUSES = (PolicyStatus.CANCELLED_COOLING_OFF, PolicyStatus.SURRENDERED)
 # The e-callback gives way to the phone at this local time on the fallback day (EC-05; CL-01 quiet
@@ -834,6 +836,16 @@ def _from_where(
     return f"WITH {_values_cte(rows)}", tail, params
 
 
+def _anything_missing(src: _Source) -> bool:
+    """Whether any row of the trigger's window lacks its task, before any rule condition: one
+    anti-join that stops at the first missing row (a no-op sweep costs this one scan per trigger)."""
+    where = [*src.where, f"{src.base} BETWEEN {_date_lit(src.window[0])} AND {_date_lit(src.window[1])}"]
+    where.append(f"NOT EXISTS (SELECT 1 FROM {_t(CallbackTask)} t WHERE {src.exists})")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 {src.from_sql} WHERE {' AND '.join(where)} LIMIT 1", src.params)
+        return cursor.fetchone() is not None
+
+
 def _probe(src: _Source, rule: Rule, segment: tuple[date, date], rows: list[_Due]) -> tuple[int, int, int]:
     """(how many rows are missing, lowest id, highest id): one anti-join; 0 makes the insert a no-op
     that is never run (a second sweep costs one scan per trigger)."""
@@ -999,6 +1011,8 @@ def callback_tasks_generate(
     cal = _Calendar()
     now = timezone.now()
     result.by_rule = dict.fromkeys(src.rule_ids, 0)
+    if not _anything_missing(src):
+        return result
     for rule_id in src.rule_ids:
         for start, end, rule in rule_timeline(rule_id, *src.window):
             terms = _due_terms(kind, rule, today)
@@ -1298,7 +1312,10 @@ def callback_tasks_stale():
         old_calendar = bool(signature) and _signature_now(cal, signature) != signature
         if old_rule or old_calendar:
             stale |= Q(rule_id=rule_id, rule_version_id=version_id, calendar_revision=signature)
-    stale |= Q(kind=TaskKind.NEW_POLICY, policy__cooling_off_end__isnull=False) & ~Q(
+    # A corrected receipt date moves the cooling-off end: the records hook recomputes at once; the
+    # sweep catches a missed hook among the policies changed lately (not the whole book).
+    changed = Policy.objects.filter(updated_at__gte=timezone.now() - timedelta(days=RECORD_CHANGE_DAYS))
+    stale |= Q(kind=TaskKind.NEW_POLICY, policy__in=changed, policy__cooling_off_end__isnull=False) & ~Q(
         due_date=F("policy__cooling_off_end")
     )
     return open_tasks.filter(stale)
