@@ -284,22 +284,24 @@ def orm_kpis(viewer, org_unit, today: date):
     return kpi_callbacks(viewer, KpiFilters(START, END, org_unit=org_unit), today=today)
 
 
-def timed(fn, repeat: int) -> dict:
-    first_started = time.perf_counter()
-    result = fn()
-    first = time.perf_counter() - first_started
-    times = []
-    for _ in range(repeat):
+def timed_pair(orm, bare, repeat: int) -> tuple[dict, dict]:
+    """Time both: one first run each, then ``repeat`` runs alternating orm, bare, orm, bare … so that
+    a change of load on the machine during the run falls on both alike."""
+    fns = {"orm": orm, "bare": bare}
+    out = {name: {"times": []} for name in fns}
+    for name, fn in fns.items():
         started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return {
-        "first_s": first,
-        "median_s": statistics.median(times),
-        "min_s": min(times),
-        "max_s": max(times),
-        "result": result,
-    }
+        out[name]["result"] = fn()
+        out[name]["first_s"] = time.perf_counter() - started
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            started = time.perf_counter()
+            fn()
+            out[name]["times"].append(time.perf_counter() - started)
+    for stats in out.values():
+        times = stats.pop("times")
+        stats.update(median_s=statistics.median(times), min_s=min(times), max_s=max(times))
+    return out["orm"], out["bare"]
 
 
 def agree(k, bare: dict) -> bool:
@@ -374,8 +376,8 @@ def report_markdown(res: dict) -> str:
             f"Data (generated in {res['generated']['seconds']:.0f} s): {res['generated']['policies']:,} policies, "
             f"{res['generated']['tasks']:,} tasks, {c['attempts_total']:,} attempts, "
             f"{res['generated']['problem cases']:,} problem cases; due in {START} … {END}: {c['tasks']:,} tasks "
-            f"with {c['attempts']:,} attempts. Each query run once cold-ish (first run), then "
-            f"{res['repeat']} times (median, min, max).",
+            f"with {c['attempts']:,} attempts. Each is run once cold-ish (first run), then "
+            f"{res['repeat']} times alternating with the other (median, min, max).",
             "",
             report_table(res["rows"]),
             "",
@@ -471,8 +473,11 @@ def run(
             province_units,
         ),
     ):
-        orm = timed(lambda unit=unit: orm_kpis(viewer, unit, today), repeat)
-        bare = timed(lambda units=units: bare_kpis(units, today), repeat)
+        orm, bare = timed_pair(
+            lambda unit=unit: orm_kpis(viewer, unit, today),
+            lambda units=units: bare_kpis(units, today),
+            repeat,
+        )
         row = {"scope": scope, "orm": orm, "bare": bare, "agree": agree(orm["result"], bare["result"])}
         res["rows"].append(row)
         log(
