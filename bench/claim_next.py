@@ -614,7 +614,15 @@ def run(
     generate_policies(tasks, prefix="BO", receipt_from="2026-01-01", receipt_days=180, ref=ref)
     generate_open_tasks(tasks, ref=ref)
     generate_closed_history(closed, ref=ref)
-    vacuum_analyze("records_customer", "records_policy", "callbacks_callbacktask")
+    vacuum_analyze(
+        "records_customer",
+        "records_policy",
+        "callbacks_callbacktask",
+        "records_product",
+        "records_salesperson",
+        "org_orgunit",
+        "org_user",
+    )
     res["generate_s"] = time.perf_counter() - started
     log(f"generated {tasks:,} open tasks in {res['generate_s']:.0f} s")
     agents = [u.pk for u in ref["users"]]

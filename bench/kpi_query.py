@@ -205,6 +205,10 @@ def generate(attempts_in_period: int, ref: dict, log=print) -> dict:
         "callbacks_callbacktask",
         "callbacks_attempt",
         "callbacks_problemcase",
+        "records_product",
+        "records_salesperson",
+        "org_orgunit",
+        "org_user",
     )
     return {name: rows for name, (rows, _s) in steps.items()} | {
         "seconds": sum(s for _r, s in steps.values())
