@@ -804,7 +804,7 @@ def profile(
             + "; the rest of the wall time is waiting (for a CPU on a busy machine, for I/O). "
             f"Under the profiler the import took {profiled['seconds']:.1f} s: the profiler slows "
             "Python code, not the database, so in the table below Python's share is overstated and "
-            "time spent waiting for the database (psycopg `wait`, SQLite `executemany`) understated.",
+            "time spent in the database (waiting in psycopg, or inside SQLite's `executemany`) understated.",
             "",
             table,
         ]
