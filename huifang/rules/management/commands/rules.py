@@ -11,6 +11,7 @@ import json
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from huifang.rules.selectors import rule_explain, rule_history, rule_ids_current
 from huifang.rules.services import RulePackInvalid, rule_pack_load, rule_packs_load_shipped
@@ -70,7 +71,7 @@ class Command(BaseCommand):
     # -- show -------------------------------------------------------------------------------------
 
     def do_show(self, rule_id, on, history, json, **_):
-        on = on or date.today()
+        on = on or timezone.localdate()
         ids = [rule_id] if rule_id else rule_ids_current()
         explained = [rule_explain(rid, on=on) for rid in ids]
         if rule_id and not explained[0]["in_force"] and not history:
