@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "huifang.rules",
     "huifang.callbacks",
     "huifang.reports",
+    "huifang.selfservice",
+    "huifang.notify",
 ]
 
 MIDDLEWARE = [

@@ -16,4 +16,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("records/", include("huifang.records.urls")),
+    path("work/", include("huifang.callbacks.urls")),
+    path("board/", include("huifang.reports.urls")),
+    path("setup/", include("huifang.rules.urls")),
+    path("h5/", include("huifang.selfservice.urls")),
 ]

@@ -100,6 +100,10 @@ class _PostgresE2EDatabase:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
 
 
+# The environment of the running e2e server (set by ``e2e_server``), for ``e2e_shell``.
+_SERVER_ENV: dict = {}
+
+
 @pytest.fixture(scope="session")
 def e2e_server(tmp_path_factory):
     """Base URL (``http://127.0.0.1:PORT``) of a real Huifang with demo data loaded."""
@@ -109,6 +113,8 @@ def e2e_server(tmp_path_factory):
     if pg:
         pg.create()
     env = _server_env(var_dir, pg.url if pg else None)
+    _SERVER_ENV.clear()
+    _SERVER_ENV.update(env)
     log_path = var_dir / "gunicorn.log"
     server = None
     try:
@@ -166,6 +172,27 @@ def e2e_server(tmp_path_factory):
                 server.wait()
         if pg:
             pg.drop()
+
+
+@pytest.fixture
+def e2e_shell(e2e_server):
+    """``e2e_shell(code) -> str``: run Python in ``huifang shell`` against the e2e server's database
+    (same settings and keys as the server) and return what it printed. For arranging a scenario or
+    checking the database behind the page; the server itself is never touched."""
+
+    def run(code: str) -> str:
+        result = subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
+            [sys.executable, "-m", "huifang.cli", "shell", "--no-imports", "-c", code],
+            cwd=ROOT,
+            env=_SERVER_ENV,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"e2e_shell failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    return run
 
 
 @pytest.fixture(scope="session")
