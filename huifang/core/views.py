@@ -9,6 +9,7 @@ from django.contrib.auth.views import LoginView as DjangoLoginView
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from django.views.i18n import set_language as django_set_language
@@ -79,10 +80,49 @@ def org_unit_trail(unit) -> list:
     return list(OrgUnit.objects.filter(code__in=codes).order_by("depth"))
 
 
+# Workspaces linked from the home page: (URL name, capability, label). A link appears only when
+# the user has the capability and the page exists (its app's URLs are mounted).
+WORKSPACES = (
+    ("work:home", Cap.WORK_CALLBACKS, _("My callbacks: the next task, due today, overdue and recalls")),
+    (
+        "work:problems",
+        Cap.HANDLE_PROBLEM_CASES,
+        _("Problem cases (问题件) to resolve within 15 working days"),
+    ),
+    ("board:home", Cap.SUPERVISE_CALLBACKS, _("Callback board: backlog, agents, approvals and KPIs")),
+    ("board:home", Cap.VIEW_REPORTS, _("Callback board: backlog, agents, approvals and KPIs")),
+    ("records:search", Cap.VIEW_RECORDS, _("Customers and policies")),
+    ("imports:list", Cap.IMPORT_RECORDS, _("Imports from the core system")),
+    ("setup:home", Cap.ADMINISTER, _("Rule packs, callback scripts and the working-day calendar")),
+    (
+        "admin:audit_auditevent_changelist",
+        Cap.VERIFY_AUDIT,
+        _("Audit trail: read events and verify the hash chain"),
+    ),
+    ("admin:index", Cap.ADMINISTER, _("Administration: org units, users and API tokens")),
+)
+
+
+def workspaces(user) -> list[dict]:
+    """The workspaces the user may open, once each (in WORKSPACES order)."""
+    links, seen = [], set()
+    for name, cap, label in WORKSPACES:
+        if name in seen or not has_cap(user, cap):
+            continue
+        try:
+            url = reverse(name)
+        except NoReverseMatch:
+            continue
+        seen.add(name)
+        links.append({"url": url, "label": label, "name": name})
+    return links
+
+
 def home(request):
     user = request.user
     roles = user_roles(user)
     context = {
+        "workspaces": workspaces(user),
         "roles": roles,
         "user_role_labels": [str(ROLE_LABELS[role]) for role in roles],
         "role_cards": [{"label": ROLE_LABELS[role], "duties": ROLE_DUTIES[role]} for role in roles],

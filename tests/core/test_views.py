@@ -470,3 +470,26 @@ def test_catalogue_is_complete_and_compiled(tmp_path):
     with mo.open("rb") as committed, fresh.open("rb") as compiled:
         # The committed .mo holds exactly what the .po says (run scripts/i18n.sh after editing it).
         assert gettext.GNUTranslations(committed)._catalog == gettext.GNUTranslations(compiled)._catalog
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("role", "present", "absent"),
+    [
+        ("agent", ["records:search"], ["admin:index", "imports:list", "admin:audit_auditevent_changelist"]),
+        ("auditor", ["admin:audit_auditevent_changelist", "records:search"], ["admin:index", "imports:list"]),
+        ("admin", ["admin:index", "records:search", "imports:list"], []),
+        ("norole", [], ["records:search", "admin:index"]),
+    ],
+)
+def test_home_links_only_the_workspaces_the_user_may_open(client, users, role, present, absent):
+    from huifang.core.views import workspaces
+
+    client.force_login(users[role])
+    html = client.get("/").content.decode()
+    names = [link["name"] for link in workspaces(users[role])]
+    for name in present:
+        assert name in names and f'href="{reverse(name)}"' in html
+    for name in absent:
+        assert name not in names
+    assert len(names) == len(set(names))  # one link per page, even when two capabilities open it
