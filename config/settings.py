@@ -220,3 +220,13 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("HUIFANG_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Customer e-callback (huifang.selfservice) and SMS (huifang.notify); see huifang/notify/backends.py.
+HUIFANG_SMS_BACKEND = os.environ.get("HUIFANG_SMS_BACKEND", "huifang.notify.backends.FileBackend")
+HUIFANG_SMS_OUTBOX = Path(os.environ.get("HUIFANG_SMS_OUTBOX", VAR_DIR / "outbox" / "sms.jsonl"))
+HUIFANG_SMS_HTTP_URL = os.environ.get("HUIFANG_SMS_HTTP_URL", "")
+HUIFANG_SMS_HTTP_TOKEN = os.environ.get("HUIFANG_SMS_HTTP_TOKEN", "")
+HUIFANG_SMS_HTTP_TIMEOUT = float(os.environ.get("HUIFANG_SMS_HTTP_TIMEOUT", "5"))
+# Where the customer opens the e-callback link (the public address of /h5/).
+HUIFANG_H5_BASE_URL = os.environ.get("HUIFANG_H5_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+HUIFANG_H5_LINK_DAYS = int(os.environ.get("HUIFANG_H5_LINK_DAYS", "15"))  # and never past the EC-05 point
