@@ -285,12 +285,14 @@ def reassign(request):
     require_cap(user, Cap.SUPERVISE_CALLBACKS)
     form = ReassignForm(request.POST, viewer=user)
     back = _next_url(request, reverse("board:tasks"))
-    if not form.is_valid():
+    valid = form.is_valid()
+    # A task outside the viewer's org units is 404 first, whatever else is wrong with the request.
+    chosen = _scoped_tasks(user, form.cleaned_data["tasks"]) if form.cleaned_data.get("tasks") else []
+    if not valid:
         for errors in form.errors.values():
             for error in errors:
                 messages.error(request, error)
         return redirect(back)
-    chosen = _scoped_tasks(user, form.cleaned_data["tasks"])
     to_user, reason = form.cleaned_data["to_user"], form.cleaned_data["reason"]
     try:
         with transaction.atomic():
