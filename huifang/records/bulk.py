@@ -68,33 +68,66 @@ def _default(field: models.Field):
     return "" if field.empty_strings_allowed else None
 
 
-def bulk_upsert(
-    model: type[models.Model], key_field: str, rows: list[dict], update_fields: list[str]
-) -> None:
-    """Insert ``rows`` (dicts of field name or attname → Python value) into ``model``'s table;
-    on a business-key conflict update ``update_fields`` only. Runs inside the caller's transaction."""
-    if not rows:
-        return
-    now = timezone.now()
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    plan = [(f.column, f.name, f.attname, _converter(f), f) for f in fields]
-    tuples = []
+def _plan(fields: list[models.Field], rows: list[dict], now) -> list[tuple]:
+    """For each column: (the key rows carry it under or None, the value when a row lacks it,
+    the converter or None). The value of a column no row carries is prepared once per call,
+    except an encrypted one, which is encrypted per row so that no two rows share a token."""
+    from huifang.core.crypto.fields import EncryptedFieldMixin
+
+    carried = set().union(*rows)
+    plan = []
+    for f in fields:
+        convert = _converter(f)
+        if convert is _identity:
+            convert = None
+        default = now if f.name in ("created_at", "updated_at") else _default(f)
+        key = f.attname if f.attname in carried else f.name if f.name in carried else None
+        if key is not None or (default is not None and isinstance(f, EncryptedFieldMixin)):
+            plan.append((key, default, convert))
+        elif default is None or convert is None:
+            plan.append((None, default, None))
+        else:
+            plan.append((None, convert(default), None))
+    return plan
+
+
+def _tuples(plan: list[tuple], rows: list[dict]) -> list[list]:
+    out = []
+    append = out.append
     for row in rows:
         values = []
-        for _column, name, attname, convert, f in plan:
-            if attname in row:
-                value = row[attname]
-            elif name in row:
-                value = row[name]
-            elif name in ("created_at", "updated_at"):
-                value = now
-            else:
-                value = _default(f)
-            values.append(None if value is None else convert(value))
-        tuples.append(values)
+        add = values.append
+        for key, fixed, convert in plan:
+            value = row.get(key, fixed) if key is not None else fixed
+            if value is not None and convert is not None:
+                value = convert(value)
+            add(value)
+        append(values)
+    return out
+
+
+def bulk_upsert(
+    model: type[models.Model],
+    key_field: str,
+    rows: list[dict],
+    update_fields: list[str],
+    *,
+    returning: bool = False,
+) -> dict | None:
+    """Insert ``rows`` (dicts of field name or attname → Python value) into ``model``'s table;
+    on a business-key conflict update ``update_fields`` only. Runs inside the caller's transaction.
+
+    With ``returning``, PostgreSQL answers business key → id of every row written (from the
+    statement's ``RETURNING``); SQLite answers None and the caller looks the ids up.
+    """
+    if not rows:
+        return {} if returning else None
+    now = timezone.now()
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    tuples = _tuples(_plan(fields, rows, now), rows)
     qn = connection.ops.quote_name
     table = qn(model._meta.db_table)
-    columns = [qn(column) for column, *_ in plan]
+    columns = [qn(f.column) for f in fields]
     column_list = ", ".join(columns)
     by_name = {f.name: f.column for f in fields}
     updates = ", ".join(f"{qn(by_name[n])} = EXCLUDED.{qn(by_name[n])}" for n in update_fields)
@@ -111,14 +144,16 @@ def bulk_upsert(
             cursor.execute(f"CREATE TEMP TABLE {stage} AS SELECT {column_list} FROM {table} WITH NO DATA")
             raw = cursor.cursor  # the psycopg cursor: COPY streams rows without per-row statements
             with raw.copy(f"COPY {stage} ({column_list}) FROM STDIN") as copy:
+                write_row = copy.write_row
                 for values in tuples:
-                    copy.write_row(values)
+                    write_row(values)
+            back = f" RETURNING {key_column}, {qn(model._meta.pk.column)}" if returning else ""
             cursor.execute(
-                f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} {conflict}"
+                f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} {conflict}{back}"
             )
+            ids = dict(cursor.fetchall()) if returning else None
             cursor.execute(f"DROP TABLE {stage}")
-        else:
-            placeholders = ", ".join(["%s"] * len(columns))
-            cursor.executemany(
-                f"INSERT INTO {table} ({column_list}) VALUES ({placeholders}) {conflict}", tuples
-            )
+            return ids
+        placeholders = ", ".join(["%s"] * len(columns))
+        cursor.executemany(f"INSERT INTO {table} ({column_list}) VALUES ({placeholders}) {conflict}", tuples)
+    return None

@@ -41,17 +41,17 @@ class Customer(models.Model):
     """A policyholder, insured person, claimant or complainant. PII is encrypted at rest; exact
     search on ID and mobile numbers goes through the blind indexes."""
 
-    customer_no = models.CharField(_("customer number"), max_length=40, unique=True)
+    customer_no = models.CharField(_("customer number"), max_length=40)
     name = EncryptedTextField(_("name"))
     id_type = models.CharField(
         _("ID type"), max_length=20, choices=IdType.choices, default=IdType.RESIDENT_ID
     )
     id_number = EncryptedTextField(_("ID number"), blank=True)
-    id_number_bidx = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    id_number_bidx = models.CharField(max_length=64, blank=True, editable=False)
     birth_date = models.DateField(_("birth date"), null=True, blank=True)
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
     mobile = EncryptedTextField(_("mobile"), blank=True)
-    mobile_bidx = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    mobile_bidx = models.CharField(max_length=64, blank=True, editable=False)
     other_phones = EncryptedJSONField(_("other phones"), default=list, blank=True)
     address = EncryptedTextField(_("address"), blank=True)
     email = EncryptedTextField(_("e-mail"), blank=True)
@@ -67,7 +67,10 @@ class Customer(models.Model):
         related_name="customers",
         verbose_name=_("servicing org unit"),
     )
+    # Fingerprints (huifang.records.fingerprints): of the person, the same from the customer feed
+    # and from a policy; and of what only the customer feed carries (org unit, contact preferences).
     source_hash = models.CharField(max_length=64, editable=False)
+    contact_hash = models.CharField(max_length=64, editable=False, blank=True)
     last_import_job = models.BigIntegerField(null=True, blank=True, editable=False)
     last_import_row = models.IntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -76,6 +79,14 @@ class Customer(models.Model):
     class Meta:
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
+        # Declared here rather than with unique=True / db_index=True: on PostgreSQL those add a
+        # second, varchar_pattern_ops index to each column for LIKE prefix searches, which nothing
+        # does on a business key or a blind index, and every import row would maintain it.
+        constraints = [models.UniqueConstraint(fields=["customer_no"], name="customer_no_unique")]
+        indexes = [
+            models.Index(fields=["id_number_bidx"], name="customer_id_number_bidx"),
+            models.Index(fields=["mobile_bidx"], name="customer_mobile_bidx"),
+        ]
 
     def __str__(self):
         return self.customer_no
@@ -207,7 +218,7 @@ class Policy(models.Model):
         QUARTERLY = "quarterly", _("Quarterly")
         MONTHLY = "monthly", _("Monthly")
 
-    policy_no = models.CharField(_("policy number"), max_length=40, unique=True)
+    policy_no = models.CharField(_("policy number"), max_length=40)
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="policies")
     channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
     is_group = models.BooleanField(_("group policy"), default=False)
@@ -250,6 +261,8 @@ class Policy(models.Model):
     class Meta:
         verbose_name = _("policy")
         verbose_name_plural = _("policies")
+        # Not unique=True: see Customer.Meta (no LIKE index on the business key).
+        constraints = [models.UniqueConstraint(fields=["policy_no"], name="policy_no_unique")]
         indexes = [
             models.Index(fields=["org_unit", "status"], name="policy_org_status_idx"),
             models.Index(fields=["receipt_date"], name="policy_receipt_idx"),

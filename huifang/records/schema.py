@@ -6,6 +6,7 @@ turn input into clean dicts here, so the same row gives the same result (and the
 either route. The column specification is documented in docs/import-columns.md.
 """
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -31,7 +32,7 @@ def _text(raw) -> str:
 
 def p_str(max_length: int) -> Callable:
     def parse(raw):
-        s = _text(raw)
+        s = raw.strip() if raw.__class__ is str else _text(raw)
         if len(s) > max_length:
             raise CellError(f"longer than {max_length} characters")
         if "\x00" in s:  # PostgreSQL cannot store it (the insert would fail the whole batch)
@@ -44,6 +45,13 @@ def p_str(max_length: int) -> Callable:
 def p_date(raw) -> date | None:
     if raw is None or raw == "":
         return None
+    if raw.__class__ is str and len(raw) == 10 and raw[4] == "-" and raw[7] == "-" and raw.isascii():
+        # The common case (YYYY-MM-DD) parsed in C; anything it refuses takes the general path
+        # below, which gives the same value or the same error.
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            pass
     if isinstance(raw, datetime):
         return raw.date()
     if isinstance(raw, date):
@@ -99,6 +107,8 @@ def p_decimal(raw) -> Decimal | None:
 def p_int(raw) -> int | None:
     if raw is None or raw == "":
         return None
+    if raw.__class__ is str and len(raw) <= 4 and raw.isdigit() and raw.isascii():
+        return int(raw)  # 0…9999: always in range
     s = _text(raw)
     try:
         value = int(Decimal(s))
@@ -130,7 +140,7 @@ def p_choice(mapping: dict[str, str]) -> Callable:
     allowed = sorted(set(mapping.values()))
 
     def parse(raw):
-        s = _text(raw)
+        s = raw.strip() if raw.__class__ is str else _text(raw)
         if not s:
             return ""
         try:
@@ -142,6 +152,8 @@ def p_choice(mapping: dict[str, str]) -> Callable:
 
 
 def p_mobile(raw) -> str:
+    if raw.__class__ is str and len(raw) == 11 and raw[0] == "1" and raw.isdigit() and raw.isascii():
+        return raw  # the common case: already 11 plain digits
     s = "".join(ch for ch in _text(raw) if ch.isdigit() or ch == "+")
     if not s:
         return ""
@@ -409,6 +421,24 @@ def header_map(kind: str, headers: list[str]) -> tuple[dict[int, Column], list[s
     return mapping, problems
 
 
+_ID_CACHE: dict[str, tuple] = {}
+
+
+def _resident_id(number: str) -> tuple:
+    """``resident_id_parse`` remembered for the last few numbers: a policy row usually names the
+    same person as applicant and insured, so the second check is a lookup."""
+    hit = _ID_CACHE.get(number)
+    if hit is None:
+        try:
+            hit = resident_id_parse(number)
+        except InvalidIdNumber as exc:
+            hit = (exc,)
+        if len(_ID_CACHE) >= 8:
+            _ID_CACHE.clear()
+        _ID_CACHE[number] = hit
+    return hit
+
+
 def _check_identity(values: dict, prefix: str, errors: list) -> None:
     """Resident IDs must pass the checksum; the birth date and sex are derived when absent."""
     number = values.get(f"{prefix}id_number", "")
@@ -416,11 +446,11 @@ def _check_identity(values: dict, prefix: str, errors: list) -> None:
     values[f"{prefix}id_type"] = id_type or "resident_id"
     if not number or id_type != "resident_id":
         return
-    try:
-        normalised, birth, sex = resident_id_parse(number)
-    except InvalidIdNumber as exc:
-        errors.append((f"{prefix}id_number", str(exc)))
+    parsed = _resident_id(number)
+    if len(parsed) == 1:
+        errors.append((f"{prefix}id_number", str(parsed[0])))
         return
+    normalised, birth, sex = parsed
     values[f"{prefix}id_number"] = normalised
     if values.get(f"{prefix}birth_date") is None:
         values[f"{prefix}birth_date"] = birth
@@ -430,32 +460,16 @@ def _check_identity(values: dict, prefix: str, errors: list) -> None:
         values[f"{prefix}sex"] = sex
 
 
-def validate_row(kind: str, raw: dict, row_number: int = 0) -> RowResult:
-    """Validate one row given as {column name: raw value}. Never raises for bad data."""
-    result = RowResult(row_number)
-    values = result.values
-    for col in KINDS_COLUMNS[kind]:
-        raw_value = raw.get(col.name)
-        try:
-            value = col.parse(raw_value)
-        except CellError as exc:
-            result.errors.append((col.name, str(exc)))
-            continue
-        if col.required and (value is None or value == ""):
-            result.errors.append((col.name, "required"))
-            continue
-        values[col.name] = value
-    if result.errors:
-        result.values = {}
-        return result
+def _cross_checks(kind: str, values: dict, errors: list) -> None:
+    """Checks across columns, and defaults that depend on other columns (values are all clean)."""
     if kind == "customers":
-        _check_identity(values, "", result.errors)
+        _check_identity(values, "", errors)
     elif kind == "policies":
-        _check_identity(values, "applicant_", result.errors)
+        _check_identity(values, "applicant_", errors)
         if values.get("insured_no"):
             if not values.get("insured_name"):
-                result.errors.append(("insured_name", "required when insured_no is given"))
-            _check_identity(values, "insured_", result.errors)
+                errors.append(("insured_name", "required when insured_no is given"))
+            _check_identity(values, "insured_", errors)
         if values["payment_mode"] == "single":
             values["payment_frequency"] = "single"
             values["payment_years"] = 1
@@ -467,26 +481,65 @@ def validate_row(kind: str, raw: dict, row_number: int = 0) -> RowResult:
             values["term_years"] = 0
         for later in ("issue_date", "receipt_date"):
             if values.get(later) and values[later] < values["application_date"]:
-                result.errors.append((later, "earlier than the application date"))
+                errors.append((later, "earlier than the application date"))
         if values["channel"] == "group":
             values["is_group"] = True
     elif kind == "salespeople":
         values["status"] = values.get("status") or "active"
         if values["status"] == "departed" and not values.get("departed_on"):
-            result.errors.append(("departed_on", "required for a departed salesperson"))
+            errors.append(("departed_on", "required for a departed salesperson"))
     elif kind == "products":
         values["term_type"] = values.get("term_type") or "long"
         if values.get("cooling_off_days") is None:
             values["cooling_off_days"] = 15  # RULES.md CO-03 default
         # CO-01: long-term health insurance has a cooling-off period of at least 15 days.
         if values["line"] == "health" and values["term_type"] == "long" and values["cooling_off_days"] < 15:
-            result.errors.append(
-                ("cooling_off_days", "long-term health insurance needs at least 15 days (CO-01)")
-            )
+            errors.append(("cooling_off_days", "long-term health insurance needs at least 15 days (CO-01)"))
     elif kind == "claims":
         values["status"] = values.get("status") or ("closed" if values.get("closed_on") else "reported")
         if values["status"] == "closed" and not values.get("closed_on"):
-            result.errors.append(("closed_on", "required for a closed claim"))
-    if result.errors:
-        result.values = {}
-    return result
+            errors.append(("closed_on", "required for a closed claim"))
+
+
+def row_validator(kind: str, mapping: dict[int, Column]) -> Callable[[list, int], RowResult]:
+    """A validator for the rows of one file: ``validate(cells, row_number)`` gives the same result
+    as ``validate_row(kind, {column name: cell}, row_number)`` for the header ``mapping``
+    (position → column, from ``header_map``), without building a dict of raw values per row."""
+    position = {col.name: pos for pos, col in mapping.items()}
+    plan = tuple(
+        (col.name, position.get(col.name, -1), col.parse, col.required) for col in KINDS_COLUMNS[kind]
+    )
+
+    def validate(cells: list, row_number: int = 0) -> RowResult:
+        result = RowResult(row_number)
+        values = result.values
+        errors = result.errors
+        width = len(cells)
+        for name, pos, parse, required in plan:
+            raw = cells[pos] if -1 < pos < width else None
+            try:
+                value = parse(raw)
+            except CellError as exc:
+                errors.append((name, str(exc)))
+                continue
+            if required and (value is None or value == ""):
+                errors.append((name, "required"))
+                continue
+            values[name] = value
+        if not errors:
+            _cross_checks(kind, values, errors)
+        if errors:
+            result.values = {}
+        return result
+
+    return validate
+
+
+@functools.cache
+def _validator_by_name(kind: str) -> Callable[[list, int], RowResult]:
+    return row_validator(kind, dict(enumerate(KINDS_COLUMNS[kind])))
+
+
+def validate_row(kind: str, raw: dict, row_number: int = 0) -> RowResult:
+    """Validate one row given as {column name: raw value}. Never raises for bad data."""
+    return _validator_by_name(kind)([raw.get(col.name) for col in KINDS_COLUMNS[kind]], row_number)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from huifang.core.audit.services import audit_record
@@ -22,6 +22,7 @@ from huifang.org.models import OrgUnit
 from huifang.records import events
 from huifang.records.bulk import bulk_upsert
 from huifang.records.derive import policy_derive
+from huifang.records.fingerprints import customer_contact, customer_identity, fingerprint_parts
 from huifang.records.hooks import records_changed
 from huifang.records.models import (
     Claim,
@@ -90,84 +91,184 @@ class _Refs:
         return self.salespeople
 
 
-def _write(
-    model, key_field: str, records: list[dict], outcomes: dict[str, ItemOutcome], provenance
-) -> dict[str, int]:
-    """Insert new and update changed records in one statement; return key → id for all keys.
+def _existing(model, key_field: str, keys: list[str], columns: tuple[str, ...]) -> dict[str, tuple]:
+    """Business key → (id, *columns) of the records that exist, in one query (PostgreSQL: one
+    array parameter rather than thousands of placeholders)."""
+    if not keys:
+        return {}
+    if connection.vendor == "postgresql":
+        qn = connection.ops.quote_name
+        meta = model._meta
+        names = [meta.get_field(key_field).column, "id", *(meta.get_field(c).column for c in columns)]
+        sql = (
+            f"SELECT {', '.join(qn(n) for n in names)} FROM {qn(meta.db_table)} "
+            f"WHERE {qn(names[0])} = ANY(%s)"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [list(keys)])
+            return {row[0]: row[1:] for row in cursor.fetchall()}
+    return {
+        row[0]: row[1:]
+        for row in model.objects.filter(**{f"{key_field}__in": keys}).values_list(key_field, "id", *columns)
+    }
 
-    ``records`` hold model field values incl. ``source_hash``; ``outcomes`` maps key → outcome
-    to fill in (created / updated / unchanged).
+
+def _write(
+    model,
+    key_field: str,
+    records: list[dict],
+    outcomes: dict[str, ItemOutcome],
+    provenance,
+    *,
+    compare: tuple[str, ...] = ("source_hash",),
+    existing: dict[str, tuple] | None = None,
+    complete=None,
+    keep: tuple[str, ...] = (),
+    want_ids: bool = True,
+) -> dict[str, int]:
+    """Insert new and update changed records in one statement; return key → id for all keys
+    (``want_ids``) or for none.
+
+    ``records`` hold model field values incl. the fingerprints in ``compare`` (a record whose
+    fingerprints all equal the stored ones is unchanged and not written); ``outcomes`` maps key →
+    outcome to fill in (created / updated / unchanged). ``existing`` (key → (id, *compare)) saves
+    the lookup when the caller has it. ``complete(record)`` adds what only a written record needs
+    (blind indexes), so unchanged records cost no MAC or encryption. Fields in ``keep`` are set
+    on insert but never updated.
     """
     keys = [r[key_field] for r in records]
-    existing = {
-        row[0]: (row[1], row[2])
-        for row in model.objects.filter(**{f"{key_field}__in": keys}).values_list(
-            key_field, "id", "source_hash"
-        )
-    }
+    if existing is None:
+        existing = _existing(model, key_field, keys, compare)
     to_write = []
     job_id, row_of = provenance
     for r in records:
         key = r[key_field]
         current = existing.get(key)
-        if current is not None and current[1] == r["source_hash"]:
+        if current is not None and all(current[1 + i] == r[c] for i, c in enumerate(compare)):
             outcomes[key].status = UNCHANGED
             continue
         outcomes[key].status = UPDATED if current is not None else CREATED
-        to_write.append(r | {"last_import_job": job_id, "last_import_row": row_of(key)})
+        if complete is not None:
+            complete(r)
+        r["last_import_job"] = job_id
+        r["last_import_row"] = row_of(key)
+        to_write.append(r)
+    ids = {k: v[0] for k, v in existing.items()} if want_ids else {}
     if to_write:
         # Update only what the records carry (plus bookkeeping): a policy's embedded applicant must
         # not wipe the contact preferences the customer feed set (do-not-call, CL-03), nor may a
         # re-sent record reset fields other code owns (Salesperson.staff_user, PolicyEvent.applied_at).
-        carried = {name for r in records for name in r} | {
-            "updated_at",
-            "last_import_job",
-            "last_import_row",
-        }
+        carried = set(to_write[0]) | {"updated_at"}
         update_fields = [
             f.name
             for f in model._meta.concrete_fields
             if f.name not in ("id", key_field, "created_at")
             and not f.primary_key
             and (f.name in carried or f.attname in carried)
+            and f.name not in keep
+            and f.attname not in keep
         ]
-        bulk_upsert(model, key_field, to_write, update_fields)
-    ids = {k: v[0] for k, v in existing.items()}
-    new_keys = [k for k in keys if k not in ids]
-    if new_keys:
-        ids.update(model.objects.filter(**{f"{key_field}__in": new_keys}).values_list(key_field, "id"))
+        written = bulk_upsert(model, key_field, to_write, update_fields, returning=want_ids)
+        if want_ids:
+            if written is not None:
+                ids.update(written)
+            else:
+                new_keys = [k for k in keys if k not in ids]
+                if new_keys:
+                    ids.update(
+                        model.objects.filter(**{f"{key_field}__in": new_keys}).values_list(key_field, "id")
+                    )
     return ids
 
 
-def _customer_record(values: dict, prefix: str, org_unit_id: int) -> dict:
-    number = values.get(f"{prefix}id_number") or ""
-    mobile = values.get(f"{prefix}mobile") or ""
+def _embedded_customer(values: dict, prefix: str, org_unit_id: int) -> dict:
+    """The customer record a policy row carries (applicant or insured): identity only."""
     record = {
-        "customer_no": values[f"{prefix}no" if prefix else "customer_no"],
+        "customer_no": values[f"{prefix}no"],
         "name": values[f"{prefix}name"],
         "id_type": values.get(f"{prefix}id_type") or "resident_id",
-        "id_number": number,
-        "id_number_bidx": blind_index(number, "id_number") if number else "",
+        "id_number": values.get(f"{prefix}id_number") or "",
         "birth_date": values.get(f"{prefix}birth_date"),
         "sex": values.get(f"{prefix}sex") or "U",
-        "mobile": mobile,
-        "mobile_bidx": blind_index(mobile, "phone") if mobile else "",
+        "mobile": values.get(f"{prefix}mobile") or "",
         "address": values.get(f"{prefix}address") or "",
-        "org_unit_id": org_unit_id,
+        "org_unit_id": org_unit_id,  # for a new customer only: see _upsert_policies
     }
-    if not prefix:  # the full customer feed carries contact preferences too
-        record |= {
-            "other_phones": values.get("other_phones") or [],
-            "email": values.get("email") or "",
-            "contact_window_start": values.get("contact_window_start"),
-            "contact_window_end": values.get("contact_window_end"),
-            "do_not_call_reason": values.get("do_not_call_reason") or "",
-            "do_not_call_until": values.get("do_not_call_until"),
-            "e_callback_declined": bool(values.get("e_callback_declined")),
-        }
-    fp_values = {k: v for k, v in record.items() if not k.endswith("_bidx")}
-    record["source_hash"] = fingerprint(fp_values)
+    record["source_hash"] = customer_identity(record)
     return record
+
+
+def _customer_record(values: dict, prefix: str, org_unit_id: int) -> dict:
+    """A customer from the customer feed (``prefix`` "") or embedded in a policy row."""
+    if prefix:
+        return _embedded_customer(values, prefix, org_unit_id)
+    record = _embedded_customer(values | {"no": values["customer_no"]}, "", org_unit_id)
+    record |= {
+        "other_phones": values.get("other_phones") or [],
+        "email": values.get("email") or "",
+        "contact_window_start": values.get("contact_window_start"),
+        "contact_window_end": values.get("contact_window_end"),
+        "do_not_call_reason": values.get("do_not_call_reason") or "",
+        "do_not_call_until": values.get("do_not_call_until"),
+        "e_callback_declined": bool(values.get("e_callback_declined")),
+    }
+    record["contact_hash"] = customer_contact(record)
+    return record
+
+
+def _blind_indexes(record: dict) -> None:
+    """Blind indexes of a customer about to be written (never of an unchanged one)."""
+    number, mobile = record["id_number"], record["mobile"]
+    record["id_number_bidx"] = blind_index(number, "id_number") if number else ""
+    record["mobile_bidx"] = blind_index(mobile, "phone") if mobile else ""
+
+
+def _complete_embedded(record: dict) -> None:
+    """A customer from a policy row about to be written: blind indexes, and the contact
+    fingerprint of a new customer (the org unit it starts in, no contact preferences yet)."""
+    _blind_indexes(record)
+    record["contact_hash"] = customer_contact(record)
+
+
+# What a policy's fingerprint covers, in order (the record as written, then the versions of the
+# product and of the embedded applicant and insured).
+POLICY_FINGERPRINT_FIELDS = (
+    "policy_no",
+    "product_id",
+    "channel",
+    "is_group",
+    "applicant_id",
+    "insured_id",
+    "salesperson_id",
+    "org_unit_id",
+    "premium",
+    "sum_assured",
+    "payment_mode",
+    "payment_years",
+    "payment_frequency",
+    "term_years",
+    "application_date",
+    "issue_date",
+    "receipt_date",
+    "termination_date",
+    "status",
+    "sale_recorded",
+    "applicant_age",
+    "is_long_term",
+    "recording_required",
+    "cooling_off_days",
+    "cooling_off_end",
+)
+
+
+def policy_fingerprint(
+    record: dict, product_version: str, applicant_version: str, insured_version: str
+) -> str:
+    return fingerprint_parts(
+        "policy/1",
+        [record[f] for f in POLICY_FINGERPRINT_FIELDS]
+        + [product_version, applicant_version, insured_version],
+    )
 
 
 def _dedupe(rows: list[tuple[int, dict]], key: str, outcome: BatchOutcome) -> list[tuple[int, dict]]:
@@ -231,32 +332,36 @@ class RecordsFeed:
         outcome.items.append(ItemOutcome(index, key, REJECTED, [(column, reason)]))
 
     def _in_file_duplicates(
-        self, model, key: str, rows: list[tuple[int, dict]], outcome
-    ) -> list[tuple[int, dict]]:
-        """Keys already written earlier by this same import job are duplicates within the file."""
-        if not self.job_id:
-            return rows
-        seen = dict(
-            model.objects.filter(
-                **{f"{key}__in": [v[key] for _i, v in rows]}, last_import_job=self.job_id
-            ).values_list(key, "last_import_row")
-        )
-        kept = []
-        for index, values in rows:
-            earlier = seen.get(values[key])
-            if earlier is not None and earlier < index:
-                self._reject(outcome, index, values[key], key, f"duplicate of row {earlier} in this file")
-            else:
-                kept.append((index, values))
-        return kept
+        self, model, key: str, rows: list[tuple[int, dict]], outcome, compare=("source_hash",)
+    ) -> tuple[list[tuple[int, dict]], dict[str, tuple]]:
+        """Keys already written earlier by this same import job are duplicates within the file.
 
-    def _finish(self, model, key, records, items, rows):
-        return _write(model, key, records, items, self._provenance(rows, key))
+        Returns the rows kept and what exists of them (key → (id, *compare), for ``_write``): one
+        query answers both."""
+        found = _existing(
+            model, key, [v[key] for _i, v in rows], (*compare, "last_import_job", "last_import_row")
+        )
+        kept = rows
+        if self.job_id:
+            kept = []
+            for index, values in rows:
+                current = found.get(values[key])
+                if current is not None and current[-2] == self.job_id and current[-1] < index:
+                    self._reject(
+                        outcome, index, values[key], key, f"duplicate of row {current[-1]} in this file"
+                    )
+                else:
+                    kept.append((index, values))
+        return kept, {k: v[:-2] for k, v in found.items()}
+
+    def _finish(self, model, key, records, items, rows, existing, **options):
+        return _write(model, key, records, items, self._provenance(rows, key), existing=existing, **options)
 
     # -- kinds -----------------------------------------------------------------------------------
 
     def _upsert_customers(self, rows, outcome):
-        rows = self._in_file_duplicates(Customer, "customer_no", rows, outcome)
+        compare = ("source_hash", "contact_hash")
+        rows, existing = self._in_file_duplicates(Customer, "customer_no", rows, outcome, compare)
         orgs = self.refs.org_unit(v["org_unit"] for _i, v in rows)
         records, items, kept = [], {}, []
         for index, values in rows:
@@ -272,11 +377,21 @@ class RecordsFeed:
             records.append(_customer_record(values, "", orgs[values["org_unit"]]))
             items[values["customer_no"]] = ItemOutcome(index, values["customer_no"], "")
             kept.append((index, values))
-        self._finish(Customer, "customer_no", records, items, kept)
+        self._finish(
+            Customer,
+            "customer_no",
+            records,
+            items,
+            kept,
+            existing,
+            compare=compare,
+            complete=_blind_indexes,
+            want_ids=False,
+        )
         outcome.items.extend(items.values())
 
     def _upsert_products(self, rows, outcome):
-        rows = self._in_file_duplicates(Product, "code", rows, outcome)
+        rows, existing = self._in_file_duplicates(Product, "code", rows, outcome)
         records, items = [], {}
         for index, values in rows:
             record = {
@@ -293,12 +408,12 @@ class RecordsFeed:
             record["source_hash"] = fingerprint(record)
             records.append(record)
             items[values["code"]] = ItemOutcome(index, values["code"], "")
-        self._finish(Product, "code", records, items, rows)
+        self._finish(Product, "code", records, items, rows, existing, want_ids=False)
         self.refs.products.clear()
         outcome.items.extend(items.values())
 
     def _upsert_salespeople(self, rows, outcome):
-        rows = self._in_file_duplicates(Salesperson, "code", rows, outcome)
+        rows, existing = self._in_file_duplicates(Salesperson, "code", rows, outcome)
         orgs = self.refs.org_unit(v["org_unit"] for _i, v in rows)
         records, items, kept = [], {}, []
         for index, values in rows:
@@ -319,12 +434,12 @@ class RecordsFeed:
             records.append(record)
             items[values["code"]] = ItemOutcome(index, values["code"], "")
             kept.append((index, values))
-        self._finish(Salesperson, "code", records, items, kept)
+        self._finish(Salesperson, "code", records, items, kept, existing, want_ids=False)
         self.refs.salespeople.clear()
         outcome.items.extend(items.values())
 
     def _upsert_policies(self, rows, outcome):
-        rows = self._in_file_duplicates(Policy, "policy_no", rows, outcome)
+        rows, existing = self._in_file_duplicates(Policy, "policy_no", rows, outcome)
         orgs = self.refs.org_unit(v["org_unit"] for _i, v in rows)
         products = self.refs.product(v["product_code"] for _i, v in rows)
         sales = self.refs.salesperson(v.get("salesperson_code") for _i, v in rows)
@@ -348,20 +463,31 @@ class RecordsFeed:
             else:
                 resolved.append((index, values))
         # Customers first: applicant and insured, one record per customer number (last one wins).
+        # A policy carries the customer's identity, not where the customer is served: a new
+        # customer starts in the policy's org unit, an existing one keeps its own (the customer
+        # feed moves it), so a customer with policies in two branches does not flip between them.
         customers: dict[str, dict] = {}
         for _index, values in resolved:
             org_id = orgs[values["org_unit"]]
-            customers[values["applicant_no"]] = _customer_record(values, "applicant_", org_id)
+            customers[values["applicant_no"]] = _embedded_customer(values, "applicant_", org_id)
             if values.get("insured_no") and values["insured_no"] != values["applicant_no"]:
-                customers[values["insured_no"]] = _customer_record(values, "insured_", org_id)
+                customers[values["insured_no"]] = _embedded_customer(values, "insured_", org_id)
         cust_items = {k: ItemOutcome(-1, k, "") for k in customers}
         cust_ids = _write(
-            Customer, "customer_no", list(customers.values()), cust_items, (None, lambda k: None)
+            Customer,
+            "customer_no",
+            list(customers.values()),
+            cust_items,
+            (None, lambda k: None),
+            complete=_complete_embedded,
+            keep=("org_unit", "contact_hash"),
         )
         records, items = [], {}
         for index, values in resolved:
             product = products[values["product_code"]]
-            applicant = customers[values["applicant_no"]]
+            applicant_no = values["applicant_no"]
+            insured_no = values.get("insured_no") or applicant_no
+            applicant = customers[applicant_no]
             derived = policy_derive(
                 channel=values["channel"],
                 term_years=values["term_years"],
@@ -372,16 +498,15 @@ class RecordsFeed:
                 product_term_type=product.term_type,
                 product_cooling_off_days=product.cooling_off_days,
             )
+            salesperson_code = values.get("salesperson_code")
             record = {
                 "policy_no": values["policy_no"],
                 "product_id": product.id,
                 "channel": values["channel"],
                 "is_group": bool(values.get("is_group")),
-                "applicant_id": cust_ids[values["applicant_no"]],
-                "insured_id": cust_ids[values.get("insured_no") or values["applicant_no"]],
-                "salesperson_id": sales.get(values.get("salesperson_code"))
-                if values.get("salesperson_code")
-                else None,
+                "applicant_id": cust_ids[applicant_no],
+                "insured_id": cust_ids[insured_no],
+                "salesperson_id": sales.get(salesperson_code) if salesperson_code else None,
                 "org_unit_id": orgs[values["org_unit"]],
                 "premium": values["premium"],
                 "sum_assured": values.get("sum_assured"),
@@ -399,22 +524,16 @@ class RecordsFeed:
             }
             # The embedded applicant/insured are part of what was sent: a change to them is a change
             # to the policy (reported as "updated" and audited), not a silent customer write.
-            insured = customers[values.get("insured_no") or values["applicant_no"]]
-            record["source_hash"] = fingerprint(
-                record
-                | {
-                    "product_version": product.source_hash,
-                    "applicant_version": applicant["source_hash"],
-                    "insured_version": insured["source_hash"],
-                }
+            record["source_hash"] = policy_fingerprint(
+                record, product.source_hash, applicant["source_hash"], customers[insured_no]["source_hash"]
             )
             records.append(record)
             items[values["policy_no"]] = ItemOutcome(index, values["policy_no"], "")
-        self._finish(Policy, "policy_no", records, items, resolved)
+        self._finish(Policy, "policy_no", records, items, resolved, existing, want_ids=False)
         outcome.items.extend(items.values())
 
     def _upsert_claims(self, rows, outcome):
-        rows = self._in_file_duplicates(Claim, "claim_no", rows, outcome)
+        rows, existing = self._in_file_duplicates(Claim, "claim_no", rows, outcome)
         policy_nos = {v["policy_no"] for _i, v in rows}
         policies = {
             no: (pid, org)
@@ -462,11 +581,11 @@ class RecordsFeed:
             records.append(record)
             items[key] = ItemOutcome(index, key, "")
             kept.append((index, values))
-        self._finish(Claim, "claim_no", records, items, kept)
+        self._finish(Claim, "claim_no", records, items, kept, existing, want_ids=False)
         outcome.items.extend(items.values())
 
     def _upsert_events(self, rows, outcome):
-        rows = self._in_file_duplicates(PolicyEvent, "event_no", rows, outcome)
+        rows, existing = self._in_file_duplicates(PolicyEvent, "event_no", rows, outcome)
         policy_nos = {v["policy_no"] for _i, v in rows}
         policies = {
             no: (pid, org)
@@ -493,7 +612,7 @@ class RecordsFeed:
             records.append(record)
             items[key] = ItemOutcome(index, key, "")
             kept.append((index, values))
-        self._finish(PolicyEvent, "event_no", records, items, kept)
+        self._finish(PolicyEvent, "event_no", records, items, kept, existing, want_ids=False)
         outcome.items.extend(items.values())
         new_keys = [k for k, it in items.items() if it.status == CREATED]
         for event in (

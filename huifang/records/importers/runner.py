@@ -55,7 +55,7 @@ from huifang.records.models import (
     Product,
     Salesperson,
 )
-from huifang.records.schema import BUSINESS_KEYS, KINDS_COLUMNS, header_map, validate_row
+from huifang.records.schema import BUSINESS_KEYS, KINDS_COLUMNS, header_map, row_validator
 from huifang.records.services import REJECTED, UNCHANGED, RecordsFeed
 
 logger = logging.getLogger(__name__)
@@ -507,16 +507,16 @@ def _run(job_id: int, *, batch_size: int, stop_after_rows: int | None) -> Import
             job.file_problems = problems
         if problems and problems[0].startswith("missing required"):
             raise UnreadableFile(problems[0])
-        positions = list(mapping.items())
+        validate = row_validator(job.kind, mapping)
+        key_pos = next((pos for pos, col in mapping.items() if col.name == key), len(headers))
         for cells in rows:
             data_row += 1
             if data_row <= resume_after:
                 continue
             row_number = data_row + 1  # the header is row 1, as in Excel
-            if not any(c not in (None, "") for c in cells):
+            if not any(cells) and all(c in (None, "") for c in cells):
                 continue  # blank line
-            raw = {col.name: (cells[pos] if pos < len(cells) else None) for pos, col in positions}
-            result = validate_row(job.kind, raw, row_number)
+            result = validate(cells, row_number)
             if result.ok:
                 business_key = result.values[key]
                 first = batch_keys.get(business_key)
@@ -526,7 +526,7 @@ def _run(job_id: int, *, batch_size: int, stop_after_rows: int | None) -> Import
                 else:
                     bad.append((row_number, business_key, key, f"duplicate of row {first} in this file"))
             else:
-                bkey = raw.get(key)
+                bkey = cells[key_pos] if key_pos < len(cells) else None
                 if isinstance(bkey, float) and bkey.is_integer():
                     bkey = int(bkey)  # a number typed into an XLSX key column
                 bkey = "" if bkey is None else str(bkey).strip()
