@@ -12,22 +12,30 @@ from huifang.core.audit.services import audit_chain_verify, audit_record
 pytestmark = pytest.mark.django_db
 
 
-def _append(n=3, actor=None):
+def _append(n=3, actor=None, subject_id="1"):
+    # One subject: one chain, whatever the database (on PostgreSQL a transaction writes to one
+    # chain anyway; on SQLite the chain is the subject's).
     return [
-        audit_record(PII_REVEALED, actor=actor, subject_type="test.thing", subject_id=i, data={"i": i})
+        audit_record(
+            PII_REVEALED, actor=actor, subject_type="test.thing", subject_id=subject_id, data={"i": i}
+        )
         for i in range(n)
     ]
 
 
 def test_events_link_into_a_chain():
     events = _append(3)
-    assert [e.seq for e in events] == [1, 2, 3]
+    assert len({e.chain for e in events}) == 1
+    assert [e.chain_seq for e in events] == [1, 2, 3]
+    assert events[0].seq < events[1].seq < events[2].seq
     assert events[0].prev_hash == chain.GENESIS
     assert events[1].prev_hash == events[0].hash
     assert events[2].prev_hash == events[1].hash
+    assert all(e.format == chain.CHAINED for e in events)
     assert events[0].rule == "PV-10"  # the event type's rule by default
     result = audit_chain_verify()
     assert result.ok and result.count == 3
+    assert result.heads == {events[0].chain: (3, events[2].hash)}
 
 
 def test_update_and_delete_are_refused_by_the_database():
@@ -55,22 +63,35 @@ def test_tampered_row_is_named_by_verify(capsys):
     assert "4 events verified" in capsys.readouterr().out
     _drop_triggers()  # DDL is transactional on both databases: the test's rollback restores it
     with connection.cursor() as cur:
-        cur.execute("UPDATE audit_auditevent SET data = %s WHERE seq = 3", ['{"i": 99}'])
+        cur.execute("UPDATE audit_auditevent SET data = %s WHERE id = %s", ['{"i": 99}', events[2].pk])
     result = audit_chain_verify()
     assert not result.ok
-    assert result.broken_seq == 3 and result.broken_id == events[2].pk
+    assert result.broken_seq == events[2].seq and result.broken_id == events[2].pk
     assert result.count == 2
-    with pytest.raises(CommandError, match="#3"):
+    assert "altered" in result.reason
+    with pytest.raises(CommandError, match=f"#{events[2].seq}"):
         call_command("audit", "verify")
 
 
 def test_deleted_row_is_detected_as_a_gap():
-    _append(4)
+    events = _append(4)
     _drop_triggers()
     with connection.cursor() as cur:
-        cur.execute("DELETE FROM audit_auditevent WHERE seq = 2")
+        cur.execute("DELETE FROM audit_auditevent WHERE id = %s", [events[1].pk])
     result = audit_chain_verify()
-    assert not result.ok and result.broken_seq == 3
+    assert not result.ok and result.broken_seq == events[2].seq
+    assert "expected link #2, found #3" in result.reason
+
+
+def test_an_event_moved_to_another_link_is_detected():
+    events = _append(3)
+    _drop_triggers()
+    with connection.cursor() as cur:
+        cur.execute("UPDATE audit_auditevent SET chain_seq = 4 WHERE id = %s", [events[2].pk])
+        cur.execute("UPDATE audit_auditevent SET chain_seq = 3 WHERE id = %s", [events[1].pk])
+        cur.execute("UPDATE audit_auditevent SET chain_seq = 2 WHERE id = %s", [events[2].pk])
+    result = audit_chain_verify()
+    assert not result.ok and result.broken_id == events[2].pk
 
 
 def test_sm3_mode_hashes_with_sm3(settings):

@@ -33,9 +33,19 @@ class EventTypeFilter(admin.SimpleListFilter):
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
     """Append-only evidence: nobody adds, changes or deletes here, not even a superuser (the
-    database refuses UPDATE and DELETE anyway)."""
+    database refuses UPDATE and DELETE anyway). Listed in the order written (``seq``, across the
+    parallel chains); ``chain`` and ``chain_seq`` say where each event links in."""
 
-    list_display = ["seq", "occurred_at", "event_label", "actor_label", "subject", "rule"]
+    list_display = [
+        "seq",
+        "occurred_at",
+        "event_label",
+        "actor_label",
+        "subject",
+        "rule",
+        "chain",
+        "chain_seq",
+    ]
     list_display_links = ["seq"]
     list_filter = [EventTypeFilter]
     # Exact matches only: the table grows for years and substring search would scan all of it.
@@ -46,6 +56,9 @@ class AuditEventAdmin(admin.ModelAdmin):
     actions = None
     fields = [
         "seq",
+        "chain",
+        "chain_seq",
+        "format",
         "occurred_at",
         "event_type",
         "event_label",

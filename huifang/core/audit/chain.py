@@ -1,4 +1,12 @@
-"""Canonical serialisation and hashing of audit events (pure functions, no database)."""
+"""Canonical serialisation and hashing of audit events (pure functions, no database).
+
+Two formats of the hashed fields exist (``AuditEvent.format``):
+
+* ``1`` (``LEGACY``): events written before the chain was split into parallel chains. The hash
+  covers ``seq`` … ``algorithm`` below; such events are all in chain 0 with ``chain_seq == seq``.
+* ``2`` (``CHAINED``): the hash also covers ``chain``, ``chain_seq`` and ``format`` itself, so an
+  event cannot be moved to another chain or position, nor passed off as a legacy event.
+"""
 
 import hashlib
 import json
@@ -7,6 +15,8 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives import hashes
 
 GENESIS = "0" * 64
+LEGACY = 1
+CHAINED = 2
 
 
 def digest(algorithm: str, payload: bytes) -> str:
@@ -46,8 +56,11 @@ def event_fields(
     data,
     prev_hash: str,
     algorithm: str,
+    chain: int = 0,
+    chain_seq: int | None = None,
+    format: int = LEGACY,
 ) -> dict:
-    return {
+    fields = {
         "seq": int(seq),
         "occurred_at": iso_utc(occurred_at),
         "event_type": event_type,
@@ -61,6 +74,9 @@ def event_fields(
         "prev_hash": prev_hash,
         "algorithm": algorithm,
     }
+    if format != LEGACY:
+        fields.update(chain=int(chain), chain_seq=int(chain_seq), format=int(format))
+    return fields
 
 
 def event_hash(fields: dict) -> str:
