@@ -17,17 +17,19 @@ class Message(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("Waiting to be sent")
         SENT = "sent", _("Sent")
-        FAILED = "failed", _("Failed")
+        FAILED = "failed", _("Sending failed")
 
-    kind = models.CharField(_("kind"), max_length=40)  # e.g. "ecallback_link", "ecallback_code"
-    template = models.CharField(_("template"), max_length=40)
-    template_version = models.PositiveSmallIntegerField(_("template version"))
-    to = EncryptedTextField(_("to"), pii_kind="phone")
-    to_masked = models.CharField(_("to (masked)"), max_length=40)
-    text = EncryptedTextField(_("text"))
+    kind = models.CharField(_("message kind"), max_length=40)  # e.g. "ecallback_link", "ecallback_code"
+    template = models.CharField(_("SMS template"), max_length=40)
+    template_version = models.PositiveSmallIntegerField(_("SMS template version"))
+    to = EncryptedTextField(_("recipient"), pii_kind="phone")
+    to_masked = models.CharField(_("recipient (masked)"), max_length=40)
+    text = EncryptedTextField(_("message text"))
     # What the message concerns ("selfservice.ecallbacklink:12"), never personal information.
     subject = models.CharField(max_length=80, blank=True, db_index=True)
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(
+        _("sending status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
     backend = models.CharField(max_length=120, blank=True)
     provider_ref = models.CharField(max_length=120, blank=True)
     tries = models.PositiveSmallIntegerField(default=0)
