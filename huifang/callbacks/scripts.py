@@ -506,3 +506,59 @@ def script_packs_load(
             )
         )
     return results
+
+
+# ---- editing from the administrator screens (/setup/) -------------------------------------------
+
+
+def script_definition_of(script: Script) -> dict:
+    """A published version as a definition (the YAML shape ``script_definition_clean`` reads), for
+    an administrator to edit into the next version."""
+    return {
+        "code": script.code,
+        "name": script.name,
+        "task_kind": script.task_kind,
+        "items": [
+            {
+                "code": item.code,
+                "rule_id": item.rule_id,
+                "text": item.text,
+                "mandatory": item.mandatory,
+                "expected": item.expected,
+                **({"problem_category": item.problem_category} if item.problem_category else {}),
+                **({"conditions": item.conditions} if item.conditions else {}),
+                **({"is_identity_check": True} if item.is_identity_check else {}),
+            }
+            for item in script.items.order_by("position", "id")
+        ],
+    }
+
+
+def script_definition_yaml(definition: dict) -> str:
+    """``definition`` as YAML text (Chinese kept readable, keys in the documented order)."""
+    return yaml.safe_dump(definition, allow_unicode=True, sort_keys=False, width=100)
+
+
+def script_definition_render(definition: dict, policy, *, customer=None) -> list[RenderedItem]:
+    """``script_render`` for a definition that is not published yet (a draft being previewed):
+    ``definition`` as returned by ``script_definition_clean``."""
+    facts = policy_facts(policy)
+    values = template_values(policy, customer)
+    rendered = []
+    for item in definition["items"]:
+        text = template_render(item["text"], values)
+        rendered.append(
+            RenderedItem(
+                code=item["code"],
+                position=item["position"],
+                text=text,
+                mandatory=item["mandatory"],
+                expected=item["expected"],
+                visible=condition_holds(item["conditions"], facts),
+                rule_id=item["rule_id"],
+                text_sha256=text_sha256(text),
+                problem_category=item["problem_category"],
+                is_identity_check=item["is_identity_check"],
+            )
+        )
+    return rendered

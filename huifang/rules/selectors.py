@@ -228,3 +228,130 @@ def rule_explain(rule_or_id: Rule | str, facts: dict | None = None, on: date | N
         out["checks"] = checks
         out["applies"] = all(c["holds"] for c in checks)
     return out
+
+
+# ---- for the administrator screens (/setup/) ----------------------------------------------------
+
+
+def rule_pack_overview() -> list[dict]:
+    """Each pack with its number of rules in force (current versions) and of versions kept."""
+    packs = RulePack.objects.annotate(
+        current=Count("rules", filter=Q(rules__superseded_at__isnull=True)),
+        versions=Count("rules"),
+    ).order_by("-precedence", "code")
+    return [{"pack": p, "current": p.current, "versions": p.versions} for p in packs]
+
+
+def rule_get(pk: int) -> Rule | None:
+    """One rule version with its pack (None if there is none)."""
+    return Rule.objects.select_related("pack", "created_by").filter(pk=pk).first()
+
+
+def rule_current_of(rule: Rule) -> Rule | None:
+    """The current version of ``rule`` in its pack with the same start (itself if it is current)."""
+    if rule.superseded_at is None:
+        return rule
+    return (
+        Rule.objects.select_related("pack")
+        .filter(pack=rule.pack_id, rule_id=rule.rule_id, superseded_at__isnull=True)
+        .order_by("-version")
+        .first()
+    )
+
+
+def rule_preview(rule: Rule, policy, *, base_date: date | None = None, today: date | None = None) -> dict:
+    """What ``rule`` — a stored version or a proposed, unsaved one — gives for ``policy`` (a stored
+    policy or an unsaved sample): whether its conditions hold (each with the policy's value), and
+    the date it sets, as a ``due_explanation`` dict (huifang.callbacks.explain), e.g.
+    "due 2026-02-20 = receipt 2026-02-05 + 15 days · CO-03 · BS-12".
+
+    ``base_date`` is the day the counted event happened (a claim closed, a problem found, a
+    salesperson left; default today); a new-policy callback counts from the policy's receipt.
+    ``errors`` says why a date could not be computed (no receipt date, calendar year unconfirmed).
+    """
+    from huifang.callbacks.explain import due_explanation
+    from huifang.callbacks.generation import BASE_LABELS, _due_terms, policy_rule_facts
+    from huifang.core.calendar.services import CalendarYearUnconfirmed, add_calendar_days, add_working_days
+
+    today = today or timezone.localdate()
+    base_date = base_date or today
+    facts = policy_rule_facts(policy)
+    checks = conditions_check(rule.conditions, facts)
+    params = rule.params or {}
+    dates: list[dict] = []
+    errors: list[str] = []
+
+    def counted(day: date, amount: int, unit: str) -> date:
+        return add_working_days(day, amount) if unit == "working_days" else add_calendar_days(day, amount)
+
+    def add(**values) -> None:
+        try:
+            due = counted(values["base_date"], values["amount"], values["unit"])
+        except CalendarYearUnconfirmed as exc:
+            errors.append(str(exc))
+            return
+        dates.append(due_explanation(rule=rule.rule_id, rule_version=rule.version, due=due, **values))
+
+    kinds = params.get("task_kind")
+    if rule.effect == "callback_task" and kinds:
+        for kind in kinds if isinstance(kinds, list) else [kinds]:
+            if kind == "new_policy":
+                # CO-03: due on the cooling-off end, the receipt plus the product's days.
+                if policy.receipt_date is None or policy.cooling_off_days is None:
+                    errors.append("the policy has no receipt date, so it has no cooling-off end yet")
+                    continue
+                add(
+                    base="receipt",
+                    base_date=policy.receipt_date,
+                    amount=policy.cooling_off_days,
+                    unit="days",
+                    cites=f"CO-03 · {rule.rule_id}",
+                )
+                continue
+            try:
+                amount, unit, cites = _due_terms(kind, rule, today)
+            except (TypeError, ValueError):
+                errors.append(f"{kind}: the parameters do not give a number of days")
+                continue
+            add(
+                base=BASE_LABELS.get(kind, "list"), base_date=base_date, amount=amount, unit=unit, cites=cites
+            )
+    elif isinstance(params.get("working_days"), int) or isinstance(params.get("days"), int):
+        unit = "working_days" if isinstance(params.get("working_days"), int) else "days"
+        amount = params["working_days" if unit == "working_days" else "days"]
+        add(
+            base=str(params.get("from") or "discovery"),
+            base_date=base_date,
+            amount=amount,
+            unit=unit,
+            cites=rule.rule_id,
+        )
+    elif rule.effect == "definition" and any(
+        isinstance(params.get(k), int) for k in ("default_days", "min_days")
+    ):
+        # CO-01/CO-03: the cooling-off period counts from the day after the receipt.
+        key = "default_days" if isinstance(params.get("default_days"), int) else "min_days"
+        if policy.receipt_date is None:
+            errors.append("the policy has no receipt date, so it has no cooling-off end yet")
+        else:
+            add(
+                base="receipt",
+                base_date=policy.receipt_date,
+                amount=params[key],
+                unit="days",
+                cites=rule.rule_id,
+            )
+    day = policy.receipt_date if kinds == "new_policy" and policy.receipt_date else base_date
+    in_force = (rule.effective_from is None or rule.effective_from <= day) and (
+        rule.effective_to is None or day <= rule.effective_to
+    )
+    return {
+        "rule": rule,
+        "facts": facts,
+        "checks": checks,
+        "applies": all(c["holds"] for c in checks),
+        "dates": dates,
+        "errors": errors,
+        "on": day,
+        "in_force": in_force,
+    }

@@ -29,7 +29,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import yaml
@@ -483,6 +483,148 @@ def rule_version_create(rule: Rule, *, reason: str, user=None, **changes) -> Rul
             "before": _audit_view(_content(old)),
             "after": _audit_view(_content(new)),
             "reason": reason.strip()[:300],
+        },
+    )
+    _announce([new.rule_id])
+    return new
+
+
+# ---- edits from the administrator screens (/setup/) ---------------------------------------------
+
+_UNCHANGED = object()
+
+
+def _shipped_national() -> dict[str, list[dict]]:
+    """The national pack as shipped (the law as Huifang publishes it): rule id → its versions."""
+    parsed = rule_pack_parse((PACKS_DIR / "national.yaml").read_text(encoding="utf-8"), "national.yaml")
+    out: dict[str, list[dict]] = {}
+    for rule in parsed["rules"]:
+        out.setdefault(rule["rule_id"], []).append(rule)
+    return out
+
+
+def rule_laxer_params(rule: Rule, params: dict) -> list[dict]:
+    """The parameters in ``params`` that would make ``rule`` laxer than the law, each as
+    ``{"key", "value", "limit"}``; empty if none.
+
+    A local or insurer rule is compared with the national rule in force (as ``_check_not_laxer``
+    does for pack files); a national rule with the national pack as shipped: an administrator may
+    tighten the law's numbers (a shorter deadline, a higher floor), never loosen them.
+    """
+    pack = rule.pack
+    if pack.kind != RulePack.Kind.NATIONAL:
+        national = (
+            Rule.objects.filter(
+                pack__kind=RulePack.Kind.NATIONAL,
+                pack__active=True,
+                superseded_at__isnull=True,
+                rule_id=rule.rule_id,
+            )
+            .values_list("params", flat=True)
+            .first()
+        )
+    else:
+        shipped = _shipped_national().get(rule.rule_id) or []
+        base = next((r for r in shipped if r["effective_from"] == rule.effective_from), None)
+        base = base or (shipped[-1] if shipped else None)
+        national = base["params"] if base else None
+    out = []
+    for key, value in params.items():
+        ref = (national or {}).get(key)
+        if isinstance(value, bool) or isinstance(ref, bool):
+            continue
+        if not isinstance(value, int | float) or not isinstance(ref, int | float):
+            continue
+        if (key in DEADLINE_PARAMS and value > ref) or (key in FLOOR_PARAMS and value < ref):
+            out.append({"key": key, "value": value, "limit": ref})
+    return out
+
+
+def rule_laxer_problems(rule: Rule, params: dict) -> list[str]:
+    """``rule_laxer_params`` in words: "BS-17: working_days 20 is laxer than the law (15)"."""
+    return [
+        f"{rule.rule_id}: {p['key']} {p['value']} is laxer than the law ({p['limit']})"
+        for p in rule_laxer_params(rule, params)
+    ]
+
+
+@transaction.atomic
+def rule_change(rule: Rule, *, reason: str, user=None, effective_from=_UNCHANGED, **changes) -> Rule:
+    """An administrator's change to a rule, from the rule screen: a new version, never an edit.
+
+    ``changes`` are as for ``rule_version_create`` (params, conditions, effective_to, …). With an
+    ``effective_from`` later than the current version's, the change is scheduled: the current
+    version stays in force until the day before (a new version of it, ending then) and the new
+    version starts on that day, so deadlines already computed under the old numbers keep them.
+    Without one (or the same), the new version replaces the current one for all its days.
+
+    Refuses (``RulePackInvalid``, nothing changed) numbers laxer than the law
+    (``rule_laxer_problems``); ``ValueError`` for a missing reason, a superseded version or bad
+    dates; ``ConditionsInvalid`` for bad conditions. Every new version writes ``RULE_CHANGED``.
+    """
+    old = Rule.objects.select_for_update().select_related("pack").get(pk=rule.pk)
+    if not (reason or "").strip():
+        raise ValueError("say why the rule changes (reason)")
+    if old.superseded_at is not None:
+        raise ValueError(f"{old} is superseded; change its current version")
+    params = _plain(changes.get("params", old.params))
+    problems = rule_laxer_problems(old, params)
+    if problems:
+        raise RulePackInvalid(problems)
+    if effective_from is _UNCHANGED or effective_from == old.effective_from:
+        return rule_version_create(old, reason=reason, user=user, **changes)
+    if effective_from is None or (old.effective_from and effective_from <= old.effective_from):
+        raise ValueError(
+            "a scheduled change starts after the current version does "
+            f"({old.effective_from.isoformat() if old.effective_from else 'always'})"
+        )
+    end = changes.get("effective_to", old.effective_to)
+    if end is not None and end < effective_from:
+        raise ValueError("effective_to is before effective_from")
+    if old.effective_to is not None and old.effective_to < effective_from:
+        raise ValueError(
+            f"the current version ends on {old.effective_to.isoformat()}, before {effective_from.isoformat()}"
+        )
+    unknown = set(changes) - set(CONTENT_FIELDS)
+    if unknown:
+        raise ValueError(f"cannot change {', '.join(sorted(unknown))} of a rule")
+    if "conditions" in changes:
+        conditions_parse(changes["conditions"])
+    from huifang.callbacks.events import RULE_CHANGED
+    from huifang.core.audit.services import audit_record
+
+    why = reason.strip()[:300]
+    # The current numbers stay in force up to the day before the new version starts.
+    closed = rule_version_create(old, reason=why, user=user, effective_to=effective_from - timedelta(days=1))
+    values = _content(old) | {
+        k: _plain(v) if k in ("params", "conditions") else v for k, v in changes.items()
+    }
+    values["effective_from"] = effective_from
+    version = (
+        Rule.objects.filter(pack=old.pack, rule_id=old.rule_id).aggregate(v=Max("version"))["v"] or 0
+    ) + 1
+    actor_id = getattr(user, "pk", None) if getattr(user, "is_authenticated", False) else None
+    new = Rule.objects.create(
+        pack=old.pack,
+        rule_id=old.rule_id,
+        version=version,
+        created_by_id=actor_id,
+        change_reason=why,
+        **values,
+    )
+    audit_record(
+        RULE_CHANGED,
+        actor=user,
+        subject=new,
+        rule=new.rule_id,
+        data={
+            "pack": old.pack.code,
+            "rule": new.rule_id,
+            "version": version,
+            "change": "scheduled",
+            "before": _audit_view(_content(closed)),
+            "after": _audit_view(_content(new)),
+            "reason": why,
         },
     )
     _announce([new.rule_id])
