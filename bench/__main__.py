@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     prof.add_argument("--seed", type=int, default=2026)
     prof.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
     prof.add_argument("--code", choices=("worktree", "head"), default="worktree")
+    prof.add_argument("--db-name", default="huifang_bench_profile", help="PostgreSQL database to (re)create")
 
     gen_p = sub.add_parser("gen", help="only generate the policy CSV into bench/data/")
     gen_p.add_argument("--rows", type=int, default=1_000_000)
@@ -84,7 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     elif args.benchmark == "profile":
         import_policies.profile(
-            rows=args.rows, seed=args.seed, write=not args.no_write, code=args.code, command=command
+            rows=args.rows,
+            seed=args.seed,
+            write=not args.no_write,
+            code=args.code,
+            command=command,
+            db_name=args.db_name,
         )
     if which in (None, "sweep"):
         if which is None:  # all benchmarks, defaults

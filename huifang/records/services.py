@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -223,11 +224,34 @@ def _blind_indexes(record: dict) -> None:
     record["mobile_bidx"] = blind_index(mobile, "phone") if mobile else ""
 
 
+# What a new customer from a policy row has of what only the customer feed carries.
+_NO_CONTACT_DETAILS = {
+    "other_phones": [],
+    "email": "",
+    "contact_window_start": None,
+    "contact_window_end": None,
+    "do_not_call_reason": "",
+    "do_not_call_until": None,
+    "e_callback_declined": False,
+}
+
+
 def _complete_embedded(record: dict) -> None:
     """A customer from a policy row about to be written: blind indexes, and the contact
     fingerprint of a new customer (the org unit it starts in, no contact preferences yet)."""
     _blind_indexes(record)
-    record["contact_hash"] = customer_contact(record)
+    record["contact_hash"] = customer_contact(record | _NO_CONTACT_DETAILS)
+
+
+_CENT = Decimal("0.01")
+
+
+def _money(value):
+    """An amount as stored (two decimals), so that a fingerprint of what was sent equals one of
+    what is stored (an API caller may send 10000 for 10000.00)."""
+    if value is None or (isinstance(value, Decimal) and value.as_tuple().exponent == -2):
+        return value
+    return Decimal(str(value)).quantize(_CENT)
 
 
 # What a policy's fingerprint covers, in order (the record as written, then the versions of the
@@ -508,8 +532,8 @@ class RecordsFeed:
                 "insured_id": cust_ids[insured_no],
                 "salesperson_id": sales.get(salesperson_code) if salesperson_code else None,
                 "org_unit_id": orgs[values["org_unit"]],
-                "premium": values["premium"],
-                "sum_assured": values.get("sum_assured"),
+                "premium": _money(values["premium"]),
+                "sum_assured": _money(values.get("sum_assured")),
                 "payment_mode": values["payment_mode"],
                 "payment_years": values["payment_years"],
                 "payment_frequency": values["payment_frequency"],

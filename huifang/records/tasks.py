@@ -31,8 +31,10 @@ def import_job_run_task(job_id: int) -> dict:
 @periodic("records.import_jobs_resume", every=timedelta(minutes=10))
 @huifang_task(queue_name="sweeps", max_attempts=1)
 def import_jobs_resume() -> list[int]:
-    """Enqueue a resume for every import stuck in "running" whose worker died (no process holds
-    its run lock, started over 30 minutes ago). Enqueuing one that meanwhile resumed is harmless."""
+    """Enqueue a run for every import nobody is running: stuck in "running" with its worker dead
+    (no process holds its run lock, started over 30 minutes ago), or still "pending" 30 minutes
+    after it was created (its enqueue was lost). Enqueuing one that meanwhile started is harmless:
+    the run takes the job's lock and leaves a job that is done or being run."""
     stale = import_jobs_stale()
     for job_id in stale:
         logger.warning("import job %s: its run died; resuming it", job_id)

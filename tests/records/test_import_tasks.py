@@ -113,3 +113,21 @@ def test_failed_and_done_jobs_are_not_resumed(products, tmp_path):
 
 def test_the_task_of_a_deleted_job_ends_quietly():
     assert import_job_run_task.call(424242) == {"job_id": 424242, "status": "missing"}
+
+
+def test_a_pending_job_whose_enqueue_was_lost_is_started_by_the_periodic_job(products, tmp_path):
+    path = write_csv(tmp_path / "p.csv", [policy_row(n) for n in range(1, 4)])
+    job = import_job_create(kind="policies", path=path)  # created, but its run never enqueued
+    assert job.status == ImportJob.Status.PENDING
+    assert import_jobs_stale() == []  # a queue may just be busy: not yet
+    later = timezone.now() + timedelta(minutes=31)
+    assert import_jobs_stale(later) == [job.pk]
+
+    ImportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=31))
+    assert import_jobs_resume.call() == [job.pk]
+    task = DBTaskResult.objects.get(task_path=TASK_PATH)
+    assert task.args_kwargs["args"] == [job.pk] and task.queue_name == "imports"
+    import_job_run_task.call(job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.DONE and Policy.objects.count() == 3
+    assert import_jobs_stale(later) == []

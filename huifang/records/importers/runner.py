@@ -33,7 +33,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import connection, transaction
-from django.db.models import Case, F, IntegerField, Value, When
+from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.utils import timezone
 
 from huifang.core.audit.services import audit_record
@@ -574,10 +574,18 @@ def _run(job_id: int, *, batch_size: int, stop_after_rows: int | None) -> Import
 
 
 def import_jobs_stale(now=None) -> list[int]:
-    """Ids of RUNNING jobs whose run died: started over ``STALE_AFTER`` ago and nobody holds
-    their run lock (a live run always does, so a slow import is never taken for a dead one)."""
+    """Ids of jobs that nobody is running and nobody will: RUNNING jobs whose run died (started
+    over ``STALE_AFTER`` ago and nobody holds their run lock; a live run always does, so a slow
+    import is never taken for a dead one), and PENDING jobs created over ``STALE_AFTER`` ago whose
+    run was never started (the enqueue was lost, or a command-line import died before it began)."""
     now = now or timezone.now()
-    candidates = ImportJob.objects.filter(
-        status=ImportJob.Status.RUNNING, started_at__lt=now - STALE_AFTER
-    ).values_list("pk", flat=True)
+    cutoff = now - STALE_AFTER
+    candidates = (
+        ImportJob.objects.filter(
+            Q(status=ImportJob.Status.RUNNING, started_at__lt=cutoff)
+            | Q(status=ImportJob.Status.PENDING, created_at__lt=cutoff)
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     return [pk for pk in candidates if not import_job_is_locked(pk)]
