@@ -24,7 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from huifang.callbacks import assignment, channels
-from huifang.callbacks.models import CallbackTask
+from huifang.callbacks.models import OPEN_STATUSES, CallbackTask
 from huifang.core.permissions import Cap, has_cap, require_cap, scope_queryset
 from huifang.reports import selectors_board as sel
 from huifang.reports.forms import BoardFilterForm, ReassignForm, ReleaseForm, TaskListForm
@@ -214,10 +214,12 @@ def tasks(request):
     else:
         rows = sel.board_task_list(units, f, figure, today)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    has_open = figure != "problem_cases" and any(task.status in OPEN_STATUSES for task in page)
     context.update(
         figure=figure,
         figure_label=FIGURE_LABELS[figure],
         is_problem_list=figure == "problem_cases",
+        has_open=has_open,
         page=page,
         filters=f,
         agent=agent,

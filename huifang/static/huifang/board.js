@@ -47,7 +47,7 @@
       animation: false,
       tooltip: { trigger: "axis", valueFormatter: function (v) { return v == null ? "—" : v + "%"; } },
       legend: { top: 0 },
-      grid: { left: 40, right: 20, top: 40, bottom: 30 },
+      grid: { left: 48, right: 96, top: 48, bottom: 30 },
       xAxis: { type: "category", data: points.map(function (p) { return p.bucket; }) },
       yAxis: { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } },
       series: [success, series(d.labelCooling, "cooling_off", "#4299e1"), letter]
