@@ -322,3 +322,21 @@ def test_the_board_shows_chinese(client, users, world, today):
     html = client.get(reverse("board:home"), MARCH_QUERY).content.decode()
     assert "回访看板" in html or "看板" in html
     assert date(2026, 3, 1).isoformat() in html
+
+
+def test_task_list_pages_and_htmx_fragment(client, users, world, org_tree, today):
+    gz = org_tree["GZ"]
+    for i in range(55):
+        f.task(gz, due=date(2026, 3, 1) + timedelta(days=i % 28))
+    client.force_login(users["supervisor"])
+    first = client.get(reverse("board:tasks"), {**MARCH_QUERY, "figure": "open"})
+    assert _count(first) == 57  # T8, T9 and the new ones
+    assert first.content.decode().count('data-testid="figure-row"') == 50
+    assert 'hx-get="?' in first.content.decode()
+    second = client.get(
+        reverse("board:tasks"), {**MARCH_QUERY, "figure": "open", "page": 2}, headers={"HX-Request": "true"}
+    )
+    html = second.content.decode()
+    assert "<html" not in html and html.count('data-testid="figure-row"') == 7
+    rows = {t.pk for t in first.context["page"]} | {t.pk for t in second.context["page"]}
+    assert len(rows) == 57
