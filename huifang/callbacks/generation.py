@@ -53,6 +53,7 @@ import logging
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -81,6 +82,10 @@ DEFAULT_LOOKBACK_DAYS = 30
 KEY_CHUNK = 5000
 # A sweep inserts about this many tasks per statement (and transaction).
 CHUNK_ROWS = 50_000
+# From this many missing tasks of one trigger on PostgreSQL (a backfill: the first sweep of a book,
+# a trigger switched on), the tasks are inserted in one transaction with the task table's foreign
+# keys checked set-based at its end (``_bulk_load``); below it, in committed chunks, row by row.
+BULK_ROWS = 200_000
 # The sweep re-checks new-policy due dates against policies changed in the last this many days.
 RECORD_CHANGE_DAYS = 7
 # Policy statuses that close an open new-policy callback as cancelled-before-callback (KP-01).
@@ -903,12 +908,12 @@ def _insert(
 
 
 def _insert_chunk(src, rule, segment, rows, terms, today, now, id_range, audit: dict) -> int:
-    """One chunk in its own transaction, with its TASK_CREATED audit event."""
+    """One chunk in its own transaction (or, inside a bulk load, savepoint), with its TASK_CREATED
+    audit event."""
     own_transaction = not connection.in_atomic_block  # SET LOCAL would outlive a savepoint
     with transaction.atomic():
         if _pg() and own_transaction:
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL work_mem = '64MB'")
+            _sweep_session_settings()
         done = _insert(src, rule, segment, rows, terms, today, now, id_range)
         if _pg() and own_transaction and done:
             # The foreign keys are deferred: check them now, all at once (much faster than row by
@@ -923,6 +928,51 @@ def _insert_chunk(src, rule, segment, rows, terms, today, now, id_range, audit: 
                 data={**audit, "created": done, "ids": list(id_range)},
             )
     return done
+
+
+def _sweep_session_settings() -> None:
+    """PostgreSQL, for the sweep's own transaction only (SET LOCAL): memory for the anti-joins and
+    hashes, and no wait for the WAL flush at commit — a crash can lose the last commits, which the
+    next sweep recreates (every insert is idempotent, and its audit event is in the same
+    transaction, so nothing is half there)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute("SET LOCAL synchronous_commit = off")
+
+
+@contextmanager
+def _bulk_load():
+    """PostgreSQL, a large insert (``BULK_ROWS``): one transaction in which the task table's foreign
+    keys are dropped before the inserts and added back after them. Adding a
+    foreign key checks every row with one join (PostgreSQL's advice for bulk loads, "Populating a
+    Database"), instead of one lookup and one row lock of the policy, customer … per new task,
+    which is most of the cost of inserting a task. Same constraints, same names, same checks: a row
+    without its policy fails the whole load, and a failure rolls everything back, keys included.
+    The task table is locked meanwhile (dropping a key takes an exclusive lock): a backfill runs
+    at night, and the hook and claims wait for it."""
+    table = _t(CallbackTask)
+    with transaction.atomic():
+        _sweep_session_settings()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname",
+                [CallbackTask._meta.db_table],
+            )
+            keys = cursor.fetchall()
+            for name, _definition in keys:
+                cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {connection.ops.quote_name(name)}")
+        yield
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no trigger event may be pending
+            for name, definition in keys:
+                cursor.execute(
+                    f"ALTER TABLE {table} ADD CONSTRAINT {connection.ops.quote_name(name)} {definition}"
+                )
+
+
+def _bulk(count: int) -> bool:
+    return _pg() and count >= BULK_ROWS and not connection.in_atomic_block
 
 
 def sweep_workers() -> int:
@@ -1024,7 +1074,9 @@ def callback_tasks_generate(
             count, low, high = _probe(src, rule, (start, end), rows)
             if not count:
                 continue
-            ranges = _id_ranges(count, low, high)
+            bulk = _bulk(count)
+            # A bulk load is one statement: nothing is locked row by row, so nothing to cut.
+            ranges = [(low, high)] if bulk else _id_ranges(count, low, high)
             audit = {
                 "kind": str(kind),
                 "rule": rule.rule_id,
@@ -1040,7 +1092,8 @@ def callback_tasks_generate(
             ):
                 return _insert_chunk(src, rule, segment, rows, terms, today, now, id_range, audit)
 
-            created = sum(_run_chunks(chunk, ranges))
+            with _bulk_load() if bulk else nullcontext():
+                created = sum(_run_chunks(chunk, ranges))
             result.created += created
             result.by_rule[rule_id] = result.by_rule.get(rule_id, 0) + created
     result.skipped_unconfirmed_years = sorted(cal.unconfirmed)

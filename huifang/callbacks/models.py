@@ -8,6 +8,8 @@ immutable once submitted; corrections are new attempts.
 
 from django.conf import settings
 from django.db import models
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
 
 
@@ -95,21 +97,38 @@ class CallbackTask(models.Model):
 
     kind = models.CharField(_("kind"), max_length=30, choices=TaskKind.choices)
     rule_id = models.CharField(_("rule"), max_length=20)
+    # Indexes: only what reads use (see Meta). Rule versions, scripts and org units are never
+    # deleted, so their foreign keys need no index of their own; the org unit is the first column
+    # of cbtask_org_status_due_idx, the policy of cbtask_policy_kind_idx.
     rule_version = models.ForeignKey(
-        "rules.Rule", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "rules.Rule", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     # Subject: what the callback is about. ``subject_key`` is "policy:123", "claim:45", "customer:9".
     subject_key = models.CharField(max_length=60)
     cycle = models.CharField(_("cycle"), max_length=20, blank=True, default="")
     policy = models.ForeignKey(
-        "records.Policy", null=True, blank=True, on_delete=models.PROTECT, related_name="callback_tasks"
+        "records.Policy",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="callback_tasks",
+        db_index=False,
     )
     claim = models.ForeignKey(
-        "records.Claim", null=True, blank=True, on_delete=models.PROTECT, related_name="callback_tasks"
+        "records.Claim",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="callback_tasks",
+        db_index=False,
     )
     customer = models.ForeignKey("records.Customer", on_delete=models.PROTECT, related_name="callback_tasks")
-    org_unit = models.ForeignKey("org.OrgUnit", on_delete=models.PROTECT, related_name="callback_tasks")
-    script = models.ForeignKey(Script, null=True, blank=True, on_delete=models.PROTECT, related_name="tasks")
+    org_unit = models.ForeignKey(
+        "org.OrgUnit", on_delete=models.PROTECT, related_name="callback_tasks", db_index=False
+    )
+    script = models.ForeignKey(
+        Script, null=True, blank=True, on_delete=models.PROTECT, related_name="tasks", db_index=False
+    )
     status = models.CharField(
         _("status"), max_length=20, choices=TaskStatus.choices, default=TaskStatus.PENDING
     )
@@ -131,18 +150,34 @@ class CallbackTask(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="callback_tasks",
+        db_index=False,
     )
     assigned_at = models.DateTimeField(null=True, blank=True)
     recall_at = models.DateTimeField(_("call back at"), null=True, blank=True)
     letter_visit_requested = models.CharField(max_length=12, blank=True)  # letter | visit, awaiting approval
     letter_visit_approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     outcome_note = models.CharField(max_length=500, blank=True)
     succeeded_in_cooling_off = models.BooleanField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Attempt facts, recounted whenever one of the task's attempts is saved or deleted, in that
+    # transaction (``attempt_facts_refresh``): how many attempts were submitted, and the deciding
+    # one — the last submitted, by start then id (KP-03). The KPIs read them from the task row
+    # instead of joining every attempt (huifang.reports.kpis).
+    attempts_submitted = models.PositiveIntegerField(default=0, db_default=0, editable=False)
+    last_attempt_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_attempt_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    last_attempt_channel = models.CharField(
+        max_length=12, choices=Channel.choices, blank=True, default="", db_default="", editable=False
+    )
 
     class Meta:
         verbose_name = _("callback task")
@@ -152,10 +187,24 @@ class CallbackTask(models.Model):
                 fields=["subject_key", "rule_id", "cycle"], name="callback_task_once_per_cycle"
             )
         ]
+        # A new task enters as few indexes as possible (the sweep inserts a million at once): the
+        # columns a new task leaves empty (claim, assignee, letter/visit approver) are indexed
+        # only where set.
         indexes = [
             models.Index(fields=["status", "due_date"], name="cbtask_status_due_idx"),
             models.Index(fields=["org_unit", "status", "due_date"], name="cbtask_org_status_due_idx"),
-            models.Index(fields=["assignee", "status"], name="cbtask_assignee_status_idx"),
+            models.Index(
+                fields=["assignee", "status"],
+                name="cbtask_assignee_status_idx",
+                condition=models.Q(assignee__isnull=False),
+            ),
+            models.Index(fields=["policy", "kind"], name="cbtask_policy_kind_idx"),
+            models.Index(fields=["claim"], name="cbtask_claim_idx", condition=models.Q(claim__isnull=False)),
+            models.Index(
+                fields=["letter_visit_approved_by"],
+                name="cbtask_lv_approver_idx",
+                condition=models.Q(letter_visit_approved_by__isnull=False),
+            ),
         ]
 
     def __str__(self):
@@ -223,6 +272,29 @@ class Attempt(models.Model):
                 name="attempt_external_ref_once",
             )
         ]
+
+
+def attempt_facts_refresh(task_id: int) -> None:
+    """Recount a task's attempt facts (``CallbackTask.attempts_submitted``, ``last_attempt_*``) from
+    its submitted attempts: two small queries on the attempts' task index. Called for every saved
+    or deleted attempt (``attempt_submit``, the API, the admin, fixtures), in its transaction; the
+    task row is already locked by ``attempt_submit``, so concurrent attempts cannot interleave."""
+    submitted = Attempt.objects.filter(task_id=task_id, submitted_at__isnull=False)
+    last = submitted.order_by("-started_at", "-id").values_list("id", "started_at", "channel").first()
+    last_id, last_at, last_channel = last or (None, None, "")
+    CallbackTask.objects.filter(pk=task_id).update(
+        attempts_submitted=submitted.count(),
+        last_attempt_id=last_id,
+        last_attempt_at=last_at,
+        last_attempt_channel=last_channel,
+    )
+
+
+@receiver(post_save, sender="callbacks.Attempt", dispatch_uid="callbacks_attempt_facts_saved")
+@receiver(post_delete, sender="callbacks.Attempt", dispatch_uid="callbacks_attempt_facts_deleted")
+def _attempt_facts_follow(sender, instance, raw=False, **kwargs):
+    if not raw and instance.task_id:  # loaddata restores the facts with the tasks
+        attempt_facts_refresh(instance.task_id)
 
 
 class ProblemCase(models.Model):

@@ -33,21 +33,29 @@ Definitions, as computed:
   ``problem_cases_open_overdue`` counts those still open after their due date.
 * **attempts per success** = submitted attempts on the tasks due in the period / successes.
 
-The figures come from six aggregate queries (a grouped count of the tasks, counts with ``EXISTS`` /
-``NOT EXISTS``), never a loop over rows; the partial and covering indexes behind them are in
-huifang/reports/migrations/0001_callback_read_indexes.py.
+The figures come from three aggregate queries, never a loop over rows:
+
+1. one grouped scan of the tasks due in the period — by status, cooling-off flag and deciding
+   channel, with the sum of their submitted attempts — gives every task figure, KP-03 and the
+   attempts per success: the attempt count and the deciding attempt's channel are kept on the task
+   row by database triggers when an attempt is submitted (huifang/callbacks/migrations/
+   0004_task_attempt_facts.py), so no attempt is read. With no policy filter it is an index-only
+   scan of ``cbtask_kpi_due_idx`` (huifang/reports/migrations/0002_kpi_index_with_attempt_facts.py);
+2. coverage: one scan of the policies that required a callback, counting those with a new-policy
+   task in the same pass (``EXISTS`` on ``cbtask_policy_kind_idx``, index only);
+3. the problem cases.
 """
 
 from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
 
-from huifang.callbacks.models import Attempt, CallbackTask, Channel, ProblemCase, TaskKind, TaskStatus
+from huifang.callbacks.models import CallbackTask, Channel, ProblemCase, TaskKind, TaskStatus
 from huifang.core.permissions import Cap, can_see_org_unit, has_cap
 from huifang.org.models import OrgUnit
 from huifang.records.models import Policy, Product
@@ -158,20 +166,25 @@ def _task_q(f: KpiFilters, units: list[int] | None, prefix: str = "") -> Q:
 
 
 def _task_counts(f: KpiFilters, units) -> dict:
-    """Tasks of the period by status (and cooling-off flag): one grouped scan, at most 14 groups
-    (cheaper than one conditional count per figure over millions of rows)."""
+    """Tasks of the period by status, cooling-off flag and deciding channel, with their submitted
+    attempts: one grouped scan (at most a hundred groups) instead of one count per figure and a
+    join to the attempts."""
     groups = (
         CallbackTask.objects.filter(_task_q(f, units))
-        .values_list("status", "succeeded_in_cooling_off")
-        .annotate(n=Count("id"))
+        .values_list("status", "succeeded_in_cooling_off", "last_attempt_channel")
+        .annotate(n=Count("*"), attempts=Sum("attempts_submitted"))
         .order_by()
     )
     by_status: dict[str, int] = {}
-    cooling_off = 0
-    for status, in_cooling_off, n in groups:
+    cooling_off = letter_visit = attempts = 0
+    for status, in_cooling_off, deciding_channel, n, submitted in groups:
         by_status[status] = by_status.get(status, 0) + n
+        attempts += submitted or 0
         if status == TaskStatus.SUCCESS and in_cooling_off:
             cooling_off += n
+        # RULES.md KP-03: a callback made whose deciding (last) attempt was a letter or a visit.
+        if status in CALLED_BACK and deciding_channel in LETTER_VISIT:
+            letter_visit += n
     s = TaskStatus
     return {
         "due": sum(by_status.values()),
@@ -183,29 +196,9 @@ def _task_counts(f: KpiFilters, units) -> dict:
         "problem_found": by_status.get(s.PROBLEM_FOUND, 0),
         "open": by_status.get(s.PENDING, 0) + by_status.get(s.IN_PROGRESS, 0),
         "called_back": sum(by_status.get(status, 0) for status in CALLED_BACK),
+        "letter_visit": letter_visit,
+        "attempts": attempts,
     }
-
-
-def _attempt_count(f: KpiFilters, units) -> int:
-    return Attempt.objects.filter(_task_q(f, units, "task__"), submitted_at__isnull=False).count()
-
-
-def _letter_visit_count(f: KpiFilters, units) -> int:
-    """Called-back tasks whose last submitted attempt was a letter or a visit: one per task, since
-    a task has exactly one last attempt (ordered by start, then id)."""
-    later = Attempt.objects.filter(task_id=OuterRef("task_id"), submitted_at__isnull=False).filter(
-        Q(started_at__gt=OuterRef("started_at")) | Q(started_at=OuterRef("started_at"), id__gt=OuterRef("id"))
-    )
-    return (
-        Attempt.objects.filter(
-            _task_q(f, units, "task__"),
-            task__status__in=CALLED_BACK,
-            channel__in=LETTER_VISIT,
-            submitted_at__isnull=False,
-        )
-        .filter(~Exists(later))
-        .count()
-    )
 
 
 def _coverage(f: KpiFilters, units) -> Ratio | None:
@@ -226,7 +219,9 @@ def _coverage(f: KpiFilters, units) -> Ratio | None:
     if f.product is not None:
         required = required.filter(product_id=f.product.pk)
     has_task = CallbackTask.objects.filter(policy_id=OuterRef("pk"), kind=TaskKind.NEW_POLICY)
-    return Ratio("BS-12", required.filter(Exists(has_task)).count(), required.count())
+    # Both counts in one pass over the policies.
+    counts = required.aggregate(required=Count("*"), covered=Count("pk", filter=Exists(has_task)))
+    return Ratio("BS-12", counts["covered"], counts["required"])
 
 
 def _problem_counts(f: KpiFilters, units, today: date) -> dict:
@@ -271,9 +266,9 @@ def kpi_callbacks(viewer, filters: KpiFilters, *, today: date | None = None) -> 
         success_rate=Ratio("KP-01", tasks["success"], denominator),
         success_in_cooling_off=Ratio("BS-12", tasks["success_cooling_off"], denominator),
         coverage=_coverage(filters, units),
-        letter_visit_share=Ratio("KP-03", _letter_visit_count(filters, units), tasks["called_back"]),
+        letter_visit_share=Ratio("KP-03", tasks["letter_visit"], tasks["called_back"]),
         problem_cases_due=problems["total"],
         problem_cases_on_time=Ratio("BS-17", problems["on_time"], problems["resolved"]),
         problem_cases_open_overdue=problems["open_overdue"],
-        attempts_per_success=Ratio("", _attempt_count(filters, units), tasks["success"]),
+        attempts_per_success=Ratio("", tasks["attempts"], tasks["success"]),
     )

@@ -369,3 +369,80 @@ def test_call_later_needs_a_future_time(task, users):
                 recall_at=recall_at,
             )
     assert not Attempt.objects.exists()
+
+
+# ---- attempt facts on the task row (KPIs: attempts per success, KP-03) ---------------------------
+
+
+def facts(task):
+    t = fresh(task)
+    return t.attempts_submitted, t.last_attempt_channel, t.last_attempt_id
+
+
+def test_each_submitted_attempt_is_counted_on_its_task_and_the_last_one_decides(task, users):
+    assert facts(task) == (0, "", None)
+    first, _ = submit(task, users["agent"], disposition=Attempt.Disposition.NO_ANSWER, answers={})
+    assert facts(task) == (1, Channel.PHONE, first.pk)
+    afternoon = {"started_at": local(2026, 2, 10, 14, 0), "ended_at": local(2026, 2, 10, 14, 5)}
+    second, outcome = submit(task, users["agent"], **afternoon)
+    assert outcome.result == Result.SUCCESS
+    assert facts(task) == (2, Channel.PHONE, second.pk)
+    # A re-sent external attempt, a refused submission: nothing counted twice, nothing counted at all.
+    with pytest.raises(ValidationError):
+        submit(task, users["agent"], answers={"no_such_item": "yes"})
+    assert facts(task) == (2, Channel.PHONE, second.pk)
+
+
+def test_an_attempt_that_started_earlier_does_not_become_the_deciding_one(task, users):
+    later, _ = submit(
+        task,
+        users["agent"],
+        disposition=Attempt.Disposition.NO_ANSWER,
+        answers={},
+    )
+    # Entered afterwards, but the call was made before: counted, not deciding (KP-03).
+    Attempt.objects.create(
+        task=task,
+        channel=Channel.LETTER,
+        started_at=local(2026, 2, 9, 10, 0),
+        disposition=Attempt.Disposition.NO_ANSWER,
+        submitted_at=local(2026, 2, 10, 11, 0),
+    )
+    assert facts(task) == (2, Channel.PHONE, later.pk)
+
+
+def test_drafts_count_once_submitted_and_a_deleted_attempt_is_recounted(task):
+    draft = Attempt.objects.create(
+        task=task, channel=Channel.LETTER, started_at=local(2026, 2, 9, 10, 0), disposition="no_answer"
+    )
+    assert facts(task) == (0, "", None)  # a draft is not an attempt made
+    draft.submitted_at = local(2026, 2, 9, 11, 0)
+    draft.save()
+    assert facts(task) == (1, Channel.LETTER, draft.pk)
+    visit = Attempt.objects.create(
+        task=task,
+        channel=Channel.VISIT,
+        started_at=local(2026, 2, 10, 10, 0),
+        disposition="no_answer",
+        submitted_at=local(2026, 2, 10, 11, 0),
+    )
+    assert facts(task) == (2, Channel.VISIT, visit.pk)
+    visit.delete()  # test databases only: the application never deletes an attempt
+    assert facts(task) == (1, Channel.LETTER, draft.pk)
+
+
+def test_the_backfill_rebuilds_the_facts_the_triggers_keep(task, products, users):
+    import importlib
+
+    from django.db import connection
+
+    backfill = importlib.import_module("huifang.callbacks.migrations.0004_task_attempt_facts").BACKFILL
+    other = task_make(policy_make(2))
+    submit(task, users["agent"], disposition=Attempt.Disposition.NO_ANSWER, answers={})
+    submit(task, users["agent"], started_at=local(2026, 2, 10, 14, 0), ended_at=local(2026, 2, 10, 14, 5))
+    submit(other, users["agent"], disposition=Attempt.Disposition.NO_ANSWER, answers={})
+    kept = {t.pk: facts(t) for t in (task, other)}
+    CallbackTask.objects.update(attempts_submitted=0, last_attempt_channel="", last_attempt_id=None)
+    with connection.cursor() as cursor:
+        cursor.execute(backfill)
+    assert {t.pk: facts(t) for t in (task, other)} == kept
