@@ -12,7 +12,7 @@ from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from huifang.callbacks.models import Script
+from huifang.callbacks.models import ProblemCase, Script
 from huifang.callbacks.scripts import (
     TEMPLATE_VARIABLES,
     script_definition_of,
@@ -24,7 +24,7 @@ from huifang.callbacks.scripts import (
 from huifang.core.permissions import Cap, require_cap
 from huifang.rules.forms import PreviewForm, ScriptVersionForm
 from huifang.rules.views import can_edit, is_htmx, preview_policy, require_read
-from huifang.rules.views_text import sample_policy
+from huifang.rules.views_text import sample_policy, script_condition_words, template_variables_words
 
 
 def script_overview() -> list[dict]:
@@ -68,9 +68,14 @@ def script_detail(request, pk: int):
     script = _script_or_404(pk)
     form = PreviewForm(request.GET if "preview-sample" in request.GET else None)
     policy = _policy_for_preview(request, form)
+    categories = dict(ProblemCase.Category.choices)
+    items = list(script.items.order_by("position", "id"))
+    for item in items:
+        item.category_label = categories.get(item.problem_category, item.problem_category)
+        item.conditions_text = script_condition_words(item.conditions)
     context = {
         "script": script,
-        "items": list(script.items.order_by("position", "id")),
+        "items": items,
         "versions": list(
             Script.objects.filter(code=script.code, published_at__isnull=False).order_by("-version")
         ),
@@ -97,7 +102,7 @@ def script_edit(request, pk: int):
         "script": script,
         "form": form,
         "preview_form": preview_form,
-        "variables": TEMPLATE_VARIABLES,
+        "variables": template_variables_words(TEMPLATE_VARIABLES),
     }
     if request.method == "POST" and request.POST.get("action") == "preview":
         form.is_valid()

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
-from django.utils.translation import get_language, gettext
+from django.utils.translation import get_language, gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from huifang.callbacks.explain import BASES, due_explanation_text
@@ -104,7 +104,28 @@ def _value_labels() -> dict[str, dict]:
     }
 
 
+# Code values that parameters hold, in words (task kinds and channels come from their models).
+VALUE_WORDS = {
+    "discovery": _("problem found"),
+    "departure": _("salesperson departed"),
+    "claim_closed": _("claim closed"),
+    "service_completed": _("policy service completed"),
+    "lapse": _("lapse"),
+    "cooling_off_end": _("cooling-off end"),
+    "day_after_receipt": _("the day after the receipt"),
+    "letter_or_visit": _("letter or visit"),
+}
+
+
+def _code_words() -> dict:
+    from huifang.callbacks.models import Channel, TaskKind
+
+    return {**dict(Channel.choices), **dict(TaskKind.choices), **VALUE_WORDS}
+
+
 def value_text(value) -> str:
+    if isinstance(value, str):
+        return str(_code_words().get(value, value))
     if value is True:
         return gettext("yes")
     if value is False:
@@ -162,6 +183,52 @@ def conditions_words(conditions: dict | None) -> list[str]:
     return out
 
 
+SCRIPT_FACT_ALIASES = {"product_line": "line", "product_high_risk": "high_risk"}
+
+
+def script_condition_words(condition) -> str:
+    """A script item's condition (huifang.callbacks.scripts) in words: "payment mode is 期缴 and
+    applicant age ≥ 65"; empty for no condition."""
+    if not condition or not isinstance(condition, dict):
+        return ""
+    labels = _value_labels()
+    labels["payment_frequency"] = _frequency_labels()
+    parts = []
+    for key, test in condition.items():
+        if key in ("any", "all") and isinstance(test, list):
+            joined = (gettext(" or ") if key == "any" else gettext(" and ")).join(
+                script_condition_words(sub) for sub in test
+            )
+            parts.append(f"({joined})")
+        elif key == "not":
+            parts.append(gettext("not: %(fact)s") % {"fact": script_condition_words(test)})
+        else:
+            fact_key = SCRIPT_FACT_ALIASES.get(key, key)
+            fact = str(
+                FACT_LABELS.get(fact_key, PAYMENT_FREQUENCY_LABEL if key == "payment_frequency" else key)
+            )
+            if isinstance(test, dict):
+                parts.append(" ".join(f"{fact} {op} {value_text(v)}" for op, v in test.items()))
+            elif isinstance(test, list):
+                value = _fact_value(fact_key, test, labels)
+                parts.append(gettext("%(fact)s is one of %(value)s") % {"fact": fact, "value": value})
+            elif isinstance(test, bool):
+                parts.append(fact if test else gettext("not: %(fact)s") % {"fact": fact})
+            else:
+                value = _fact_value(fact_key, test, labels)
+                parts.append(gettext("%(fact)s is %(value)s") % {"fact": fact, "value": value})
+    return gettext(" and ").join(parts)
+
+
+PAYMENT_FREQUENCY_LABEL = _("payment frequency")
+
+
+def _frequency_labels() -> dict:
+    from huifang.records.models import Policy
+
+    return dict(Policy.Frequency.choices)
+
+
 def check_words(check: dict) -> dict:
     """One condition check (``conditions_check``) with the policy's value in words."""
     labels = _value_labels()
@@ -179,7 +246,11 @@ def explanation_text(explanation: dict) -> str:
     if explanation.get("base") in BASES or explanation.get("base") not in EXTRA_BASES:
         return due_explanation_text(explanation, "zh" if zh else "en")
     base = EXTRA_BASES[explanation["base"]]
-    unit = gettext("working days") if explanation.get("unit") == "working_days" else gettext("days")
+    unit = (
+        pgettext("unit", "working days")
+        if explanation.get("unit") == "working_days"
+        else pgettext("unit", "days")
+    )
     return gettext("due %(due)s = %(base)s %(base_date)s + %(amount)s %(unit)s · %(cites)s") % {
         "due": explanation.get("due"),
         "base": base,
@@ -188,6 +259,25 @@ def explanation_text(explanation: dict) -> str:
         "unit": unit,
         "cites": explanation.get("cites"),
     }
+
+
+# The placeholders of a script's text (huifang.callbacks.scripts.TEMPLATE_VARIABLES), in words.
+TEMPLATE_VARIABLE_LABELS = {
+    "policy_no": _("policy number"),
+    "product_name": _("product name"),
+    "product_kind_label": _("product kind in Chinese (万能型, 投资连结型 …)"),
+    "premium": _("premium per payment, e.g. 10,000.00"),
+    "payment_years": _("payment period in years"),
+    "payment_frequency_label": _("payment frequency in Chinese (年交, 月交 … 趸交)"),
+    "cooling_off_days": _("cooling-off length in days (CO-01/02/03)"),
+    "cooling_off_start": _("first day of the cooling-off period: the day after the receipt (CO-03)"),
+    "cooling_off_end": _("last day of the cooling-off period"),
+    "policyholder_name_masked": _("the policyholder's name, masked (张*)"),
+}
+
+
+def template_variables_words(variables: dict) -> list[tuple[str, str]]:
+    return [(name, str(TEMPLATE_VARIABLE_LABELS.get(name, meaning))) for name, meaning in variables.items()]
 
 
 # ---- generated sample policies ------------------------------------------------------------------

@@ -254,7 +254,7 @@ def test_saving_the_same_values_creates_nothing(client, users, today):
 @pytest.mark.parametrize(
     ("over", "field", "message"),
     [
-        ({"param__working_days": 20}, "param__working_days", "at most 15"),  # laxer than the law
+        ({"param__working_days": 20}, "param__working_days", "最多为 15"),  # laxer than the law
         ({"param__working_days": "abc"}, "param__working_days", ""),
         ({"param__working_days": -1}, "param__working_days", ""),
         ({"conditions": "{not json"}, "conditions", "JSON"),
