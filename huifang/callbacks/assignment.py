@@ -30,7 +30,12 @@ Claiming is atomic: on PostgreSQL the candidate row is taken with ``SELECT … F
 LOCKED`` inside the transaction that assigns it, so concurrent claimers skip each other's rows and
 two agents never get the same task; on SQLite the transaction is ``IMMEDIATE`` (settings), which
 serialises writers. The claim moves the task to ``in_progress`` through the state machine
-(``callback_task_set_status``) and writes ``callback_task.assigned`` to the audit chain.
+(``callback_task_apply_status``: the transition is checked and a status-change row written) and
+writes one audit event, ``callback_task.assigned`` with how="claim", which also carries the previous
+and the new status. The row is locked once (by the claim query itself), the transaction takes no
+savepoint, and the audit event is its last write, so the audit chain's lock (one of
+``HUIFANG_AUDIT_CHAINS`` parallel chains, huifang.core.audit) is held only for that insert and the
+commit.
 
 Recalls
 -------
@@ -54,7 +59,7 @@ from django.utils.translation import gettext as _
 
 from huifang.callbacks import events
 from huifang.callbacks.models import OPEN_STATUSES, CallbackTask, TaskStatus
-from huifang.callbacks.status import callback_task_set_status
+from huifang.callbacks.status import callback_task_apply_status, callback_task_set_status
 from huifang.core.audit.services import audit_record
 from huifang.core.permissions import Cap, can_see_org_unit, has_cap
 from huifang.org.models import OrgUnit
@@ -192,28 +197,49 @@ def callback_task_claim_next(agent, *, now: datetime | None = None) -> CallbackT
     """Hand ``agent`` the most urgent task they may work, assigned to them and in progress, or None.
 
     Two concurrent claimers never get the same task (row lock with SKIP LOCKED on PostgreSQL, an
-    IMMEDIATE transaction on SQLite). Audited (``callback_task.assigned``, how="claim").
+    IMMEDIATE transaction on SQLite). Audited once: ``callback_task.assigned``, how="claim", with
+    ``from_status`` and ``to_status`` (the status-change row records the transition as well).
     """
     now = now or timezone.now()
     if not agent_may_work(agent):
         raise PermissionDenied
     workable = callback_tasks_workable(agent)
-    with transaction.atomic():
+    # No savepoint: nothing in here is worth keeping if part of it fails.
+    with transaction.atomic(savepoint=False):
         # Usually empty and cheap (assignee index): tasks given to this agent, or their due recalls.
         mine = _mine(workable, agent, now).order_by(*CLAIM_ORDER).select_for_update(skip_locked=True).first()
         free = _free(workable, now)
         if mine is not None:
             free = free.filter(_more_urgent_than(mine))
+        # The row lock taken here is the only one: the status change below works on this row.
         task = free.order_by(*CLAIM_ORDER).select_for_update(skip_locked=True).first() or mine
         if task is None:
             return None
         previous = task.assignee_id
-        # Assign first: the audit chain is appended under one lock held until commit, so the
-        # writes that need no audit go before the first audit event (huifang.core.audit).
+        from_status = task.status
         task.assignee, task.assigned_at, task.recall_at = agent, now, None  # the recall is made now
-        task.save(update_fields=["assignee", "assigned_at", "recall_at", "updated_at"])
-        task = callback_task_set_status(task, TaskStatus.IN_PROGRESS, actor=agent, reason="claimed")
-        _audit_assigned(task, previous, actor=agent, how="claim")
+        assigned = ("assignee", "assigned_at", "recall_at")
+        if from_status == TaskStatus.IN_PROGRESS:  # their own recall, already in progress
+            task.save(update_fields=[*assigned, "updated_at"])
+        else:
+            callback_task_apply_status(
+                task, TaskStatus.IN_PROGRESS, actor=agent, reason="claimed", also=assigned
+            )
+        # Last write of the transaction: the audit chain's lock is held from here to the commit.
+        audit_record(
+            events.TASK_ASSIGNED,
+            actor=agent,
+            subject=task,
+            data={
+                "how": "claim",
+                "from_user_id": previous,
+                "to_user_id": agent.pk,
+                "pool": task.pool,
+                "reason": "",
+                "from_status": from_status,
+                "to_status": task.status,
+            },
+        )
         return task
 
 

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from huifang.callbacks import events
 from huifang.callbacks.assignment import (
@@ -63,10 +63,53 @@ def test_a_claim_assigns_starts_and_audits(org_tree, users, now):
         users["agent"],
     )
     new = list(AuditEvent.objects.order_by("seq")[before:])
-    assert [e.event_type for e in new] == [events.TASK_STATUS_CHANGED.id, events.TASK_ASSIGNED.id]
+    # One event says it all: who got the task, how, and the status it moved from and to.
+    assert [e.event_type for e in new] == [events.TASK_ASSIGNED.id]
     assigned = new[-1]
     assert assigned.subject_id == str(t.pk) and assigned.actor_id == users["agent"].pk
-    assert assigned.data["how"] == "claim" and assigned.data["to_user_id"] == users["agent"].pk
+    assert assigned.data == {
+        "how": "claim",
+        "from_user_id": None,
+        "to_user_id": users["agent"].pk,
+        "pool": "",
+        "reason": "",
+        "from_status": "pending",
+        "to_status": "in_progress",
+    }
+
+
+def test_a_claim_locks_once_takes_no_savepoint_and_stays_within_its_queries(
+    org_tree, users, now, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    f.task(org_tree["GZ"])
+    agent = users["agent"]
+    claim(agent, now)  # warm the permission cache of this user object
+    f.task(org_tree["GZ"])
+    with CaptureQueriesContext(connection) as ctx, django_assert_max_num_queries(10):
+        assert claim(agent, now) is not None
+    sql = [q["sql"].upper() for q in ctx.captured_queries]
+    assert not any("SAVEPOINT" in q for q in sql)
+    if connection.vendor == "postgresql":  # SQLite locks the database (IMMEDIATE), not rows
+        assert sum("FOR UPDATE" in q for q in sql) == 2  # the agent's own candidates, then the pool
+    assert sum(q.startswith("UPDATE") and "CALLBACKS_CALLBACKTASK" in q for q in sql) == 1
+
+
+def test_claiming_an_own_due_recall_in_progress_writes_no_status_change(org_tree, users, now):
+    t = f.task(
+        org_tree["GZ"],
+        assignee=users["agent"],
+        status=TaskStatus.IN_PROGRESS,
+        recall_at=now - timedelta(minutes=5),
+    )
+    got = claim(users["agent"], now)
+    assert got.pk == t.pk and got.recall_at is None and got.status == TaskStatus.IN_PROGRESS
+    assert not TaskStatusChange.objects.filter(task=t).exists()
+    event = AuditEvent.objects.get(event_type=events.TASK_ASSIGNED.id, subject_id=str(t.pk))
+    assert (event.data["from_status"], event.data["to_status"]) == ("in_progress", "in_progress")
+    assert event.data["from_user_id"] == users["agent"].pk
 
 
 def test_nothing_to_claim_is_none_and_someone_without_work_callbacks_is_refused(org_tree, users, now):
@@ -110,7 +153,8 @@ def test_an_agent_never_gets_a_policy_they_sold(org_tree, users, now):
     colleague_sale = f.task(gz, pol=f.policy(gz, seller=f.salesperson(gz)), due=date(2026, 3, 2))
     assert claim(users["agent"], now) == colleague_sale
     assert claim(users["agent"], now) is None
-    assert agent_may_work_task(users["agent"], own_sale) == "This user sold the policy."
+    with translation.override("en"):  # the message is translated (zh-hans by default)
+        assert agent_may_work_task(users["agent"], own_sale) == "This user sold the policy."
     assert claim(users["supervisor"], now) == own_sale  # anyone else may
 
 
@@ -317,7 +361,7 @@ def test_reassign_guards(org_tree, users, make_user, now):
         (closed, users["agent"], "closed task"),
     ]
     for task, target, message in refusals:
-        with pytest.raises(ValidationError) as err:
+        with translation.override("en"), pytest.raises(ValidationError) as err:
             callback_task_reassign(task, target, sup)
         assert message in str(err.value), (task, target, err.value)
     assert [_snapshot(x) for x in (t, sold, closed)] == before
