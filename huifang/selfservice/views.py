@@ -41,14 +41,15 @@ COOKIE_MAX_AGE = 2 * 3600
 
 
 def _h5(view):
-    """Chinese pages that are never cached or referred on (the URL carries the token)."""
+    """Chinese pages that are never cached, nor referred to another site (the URL carries the token)."""
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
         with translation.override("zh-hans"):
             response = view(request, *args, **kwargs)
         response["Cache-Control"] = "no-store"
-        response["Referrer-Policy"] = "no-referrer"
+        # Never to another site; "no-referrer" would make browsers send "Origin: null" (CSRF fails).
+        response["Referrer-Policy"] = "same-origin"
         return response
 
     return wrapper
@@ -293,7 +294,11 @@ def end(request, token: str):
     if verified:
         context.update(
             {
-                "confirmed": [it for it in question_items(link) if link.answers.get(it.code) == "yes"],
+                "confirmed": [
+                    it
+                    for it in question_items(link)
+                    if it.expected == "yes" and link.answers.get(it.code) == "yes"
+                ],
                 "policy": policy,
                 "holder": mask_name(link.task.customer.name),
                 "cooling_off_end": policy.cooling_off_end if policy else None,

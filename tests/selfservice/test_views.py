@@ -59,7 +59,7 @@ def test_whole_way_through_in_chinese(started, etask):
     assert page.status_code == 200
     body = page.content.decode()
     assert "汇安人寿" in body and "138****1234" in body and "改为电话回访" in body
-    assert page["Cache-Control"] == "no-store" and page["Referrer-Policy"] == "no-referrer"
+    assert page["Cache-Control"] == "no-store" and page["Referrer-Policy"] == "same-origin"
     assert "csrfmiddlewaretoken" in body and "sessionid" not in page.cookies
     _verify(client, token)
     page = client.get(_url("identity", token))
