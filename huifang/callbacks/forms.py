@@ -171,6 +171,12 @@ class AttemptForm(forms.Form):
 
 
 class RecallForm(forms.Form):
+    """The recall card beside the script runner (its own ids: the attempt form has a recall time too)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "recall_%s")
+        super().__init__(*args, **kwargs)
+
     recall_at = LocalDateTimeField(
         label=_("Call back at (Beijing time)"),
         error_messages={
