@@ -183,6 +183,7 @@ def run(
                 }
             results["fill"] = {"seconds": 0.0, "counts": counts, "reused": True}
             results["policies"] = counts["policies"]
+            _migrate(env, log_path)  # the code measured may bring migrations the kept database lacks
         else:
             log(f"(re)creating database {db_name} and migrating …")
             with psycopg.connect(pg_url, autocommit=True) as admin:

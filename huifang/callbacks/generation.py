@@ -949,7 +949,7 @@ def _bulk_load():
     which is most of the cost of inserting a task. Same constraints, same names, same checks: a row
     without its policy fails the whole load, and a failure rolls everything back, keys included.
     The task table is locked meanwhile (dropping a key takes an exclusive lock): a backfill runs
-    at night, and the hook and claims wait for it."""
+    at night, and the hook and claims wait for it. The table is analyzed at the end."""
     table = _t(CallbackTask)
     with transaction.atomic():
         _sweep_session_settings()
@@ -969,6 +969,10 @@ def _bulk_load():
                 cursor.execute(
                     f"ALTER TABLE {table} ADD CONSTRAINT {connection.ops.quote_name(name)} {definition}"
                 )
+            # The table has just grown by a backfill: the next triggers' anti-joins (and this
+            # sweep's stale-date scan) are planned on statistics that know it (autovacuum would
+            # analyze it only later).
+            cursor.execute(f"ANALYZE {table}")
 
 
 def _bulk(count: int) -> bool:

@@ -142,9 +142,30 @@ def test_a_period_is_by_due_date(world, users):
 
 
 def test_the_figures_are_a_fixed_number_of_aggregate_queries(world, users, django_assert_max_num_queries):
-    # The viewer's permissions (2) and org units (1, 2 with an agent's), then tasks, attempts,
-    # letter/visit, coverage (2) and problem cases: no query per row.
-    with django_assert_max_num_queries(9):
+    # The viewer's permissions (2) and org units (1, 2 with an agent's), then one grouped scan of
+    # the tasks (statuses, KP-03 and attempts from the attempt facts on the task row), coverage
+    # (required and covered in one pass) and problem cases: no query per row, no join to attempts.
+    with django_assert_max_num_queries(6):
         kpis(users["supervisor"])
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(7):
         kpis(users["auditor"], channel="bank", product=world["products"]["life"], agent=users["agent"])
+
+
+def test_attempt_facts_follow_attempts_added_after_the_fact(world, users):
+    from huifang.callbacks.models import Attempt, CallbackTask
+    from tests.callbacks.kpi_factories import at
+
+    before = kpis(users["supervisor"])
+    # A late letter on a succeeded task, started after its deciding attempt: it now decides (KP-03).
+    t = CallbackTask.objects.filter(status="success", due_date__range=MARCH, org_unit__code="GZ")
+    t = t.exclude(last_attempt_channel__in=["letter", "visit"]).order_by("pk").first()
+    Attempt.objects.create(
+        task=t,
+        channel="letter",
+        started_at=at(date(2026, 3, 30)),
+        disposition="reached",
+        submitted_at=at(date(2026, 3, 30)),
+    )
+    after = kpis(users["supervisor"])
+    assert after.attempts_per_success.numerator == before.attempts_per_success.numerator + 1
+    assert after.letter_visit_share.numerator == before.letter_visit_share.numerator + 1
