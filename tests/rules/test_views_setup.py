@@ -176,6 +176,9 @@ def test_the_auditor_reads_without_edit_buttons(client, users, today):
     client.force_login(users["admin"])
     html = client.get(reverse("setup:rule", args=[bs17().pk])).content.decode()
     assert 'data-testid="read-only"' not in html and 'data-testid="edit-rule"' in html
+    script = script_latest("new_policy")
+    for url in (reverse("setup:rule_edit", args=[bs17().pk]), reverse("setup:script_edit", args=[script.pk])):
+        assert 'data-testid="read-only"' not in client.get(url).content.decode()
 
 
 # ---- rules ----------------------------------------------------------------------------------------
