@@ -194,9 +194,9 @@ def generate_policies(n: int, *, prefix: str, receipt_from: str, receipt_days: i
         """
         INSERT INTO records_customer (customer_no, name, id_type, id_number, id_number_bidx, sex, mobile,
             mobile_bidx, other_phones, address, email, do_not_call_reason, e_callback_declined,
-            source_hash, created_at, updated_at, org_unit_id)
+            source_hash, contact_hash, created_at, updated_at, org_unit_id)
         SELECT %(prefix)s || lpad(g::text, 9, '0'), '-', 'resident_id', '', '', 'U', '', '', '', '', '',
-            '', false, 'bench', now(), now(), (%(cities)s::bigint[])[1 + g %% %(ncities)s]
+            '', false, 'bench', 'bench', now(), now(), (%(cities)s::bigint[])[1 + g %% %(ncities)s]
         FROM generate_series(1, %(n)s) AS g
         """,
         {"prefix": prefix + "C", "cities": cities, "ncities": len(cities), "n": n},
