@@ -132,17 +132,13 @@ def token_secret(token: str) -> str | None:
 
 
 def link_by_token(token: str) -> ECallbackLink | None:
-    """The link a token opens (any status), or None for a tampered, unknown or too old token."""
+    """The link a token opens (any status), or None for a tampered, unknown or too old token.
+    Only the link's own row is read (one indexed query); the task, policy and customer are
+    loaded when a page needs them — the code and item pages do not (see ``link_items``)."""
     secret = token_secret(token)
     if secret is None:
         return None
-    return (
-        ECallbackLink.objects.select_related(
-            "task", "task__policy", "task__policy__product", "task__customer", "task__org_unit"
-        )
-        .filter(token_hash=_sha256(secret))
-        .first()
-    )
+    return ECallbackLink.objects.filter(token_hash=_sha256(secret)).order_by().first()
 
 
 def _otp_hash(link_id: int, code: str) -> str:
@@ -335,7 +331,7 @@ def link_items(link: ECallbackLink) -> list[H5Item]:
     """The visible script items for this link's policy, in order (identity items included),
     rendered with the policy's own details. Cached per link for a few minutes: the pages are
     read far more often than they change."""
-    key = f"h5:items:{link.pk}:{link.task.script_id or 0}"
+    key = f"h5:items:{link.pk}"
     cached = cache.get(key)
     if cached is not None:
         return cached
