@@ -217,6 +217,7 @@ def run(args) -> dict:
                     ) from None
                 time.sleep(0.3)
         urls = _walk_to_item(base, var_dir)
+        load_before = os.getloadavg()[0]
         lua = var_dir / "p95.lua"
         lua.write_text(LUA)
         results = {}
@@ -240,6 +241,7 @@ def run(args) -> dict:
                 flush=True,
             )
         return {
+            "load": (load_before, os.getloadavg()[0]),
             "results": results,
             "database": "PostgreSQL" if args.database_url else "SQLite",
             "serve_line": next(
@@ -275,7 +277,8 @@ def _section(outcome: dict, args) -> str:
         f"Measured {now} on {_machine()}; {outcome['database']}; server: `huifang serve --task-workers 0 "
         f"--no-scheduler` ({outcome['serve_line'].split('(', 1)[-1].rstrip(')').split(';')[0] or 'defaults'}); "
         f"load: `wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s --latency` on loopback after a "
-        "3 s warm-up. Command: `python -m bench.h5_load`.",
+        "3 s warm-up. Command: `python -m bench.h5_load`. Machine load average (1 min) before/after: "
+        f"{outcome['load'][0]:.1f} / {outcome['load'][1]:.1f} (other work on the machine shares the 2 CPUs).",
         "",
         "| URL | requests/s | p50 ms | p95 ms | p99 ms | vs static | non-2xx | target (≥ 300/s, p95 ≤ 50 ms) |",
         "|---|---:|---:|---:|---:|---:|---:|---|",

@@ -348,3 +348,17 @@ def test_selector_shows_the_bundle(etask, django_assert_max_num_queries):
     with django_assert_max_num_queries(6):
         [entry] = ecallback_evidence_for_task(etask)
     assert entry["bundle"].sha256 and entry["intact"] is True and len(entry["steps"]) >= 4
+
+
+def test_jobs_are_scheduled():
+    from huifang.core.jobs import discover_periodic_jobs
+
+    names = {job.name for job in discover_periodic_jobs()}
+    assert {"selfservice.fallback_sweep", "selfservice.start_due"} <= names
+
+
+def test_start_due_sends_no_texts_at_night(make_etask, h5_clock):
+    make_etask(1)
+    h5_clock.move_to(timezone.make_aware(timezone.datetime(2026, 3, 4, 22, 0)), tick=False)
+    assert s.ecallback_start_due() == 0
+    assert not ECallbackLink.objects.exists()
