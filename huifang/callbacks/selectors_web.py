@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -54,23 +55,26 @@ class AgentCounts:
 def agent_counts(user, *, now: datetime | None = None) -> AgentCounts:
     """The agent's queue at a glance: open tasks they may work (theirs or nobody's) due today and
     overdue, their recalls (all, and those whose time has come), and the open problem cases found
-    in their own calls. Two queries."""
+    in their own calls. Three aggregate queries, each on an index (due date within the org subtree;
+    the assignee; the attempt's agent), whatever the size of the book."""
     now = now or timezone.now()
     today = timezone.localdate(now, SHANGHAI)
-    queue = callback_tasks_workable(user).filter(Q(assignee__isnull=True) | Q(assignee=user))
-    mine_recall = Q(assignee=user, recall_at__isnull=False)
-    figures = queue.aggregate(
+    queue = callback_tasks_workable(user).filter(
+        Q(assignee__isnull=True) | Q(assignee=user), due_date__lte=today
+    )
+    due = queue.aggregate(
         due_today=Count("id", filter=Q(due_date=today)),
         overdue=Count("id", filter=Q(due_date__lt=today)),
-        recalls=Count("id", filter=mine_recall),
-        recalls_due=Count("id", filter=mine_recall & Q(recall_at__lte=now)),
     )
+    recalls = CallbackTask.objects.filter(
+        assignee=user, status__in=OPEN_STATUSES, recall_at__isnull=False
+    ).aggregate(total=Count("id"), due=Count("id", filter=Q(recall_at__lte=now)))
     cases = ProblemCase.objects.filter(attempt__agent=user, status=ProblemCase.Status.OPEN).count()
     return AgentCounts(
-        due_today=figures["due_today"] or 0,
-        overdue=figures["overdue"] or 0,
-        recalls=figures["recalls"] or 0,
-        recalls_due=figures["recalls_due"] or 0,
+        due_today=due["due_today"] or 0,
+        overdue=due["overdue"] or 0,
+        recalls=recalls["total"] or 0,
+        recalls_due=recalls["due"] or 0,
         problem_cases_open=cases,
     )
 
@@ -92,6 +96,7 @@ def _task_qs() -> QuerySet[CallbackTask]:
         "policy",
         "policy__product",
         "policy__salesperson",
+        "policy__applicant",
         "customer",
         "customer__org_unit",
         "org_unit",
@@ -128,9 +133,10 @@ def task_access(user, pk: int) -> TaskAccess:
     mine = task.assignee_id == user.pk
     if not supervises and not (mine or task.assignee_id is None):
         raise Http404  # another agent's task: the same answer as a missing one
-    if works and not supervises and agent_may_work_task(user, task) is not None:
+    workable = works and agent_may_work_task(user, task) is None
+    if works and not supervises and not workable:
         raise Http404  # outside the agent's work scope (e.g. a pool they lack)
-    can_work = works and mine and task.status in OPEN_STATUSES and agent_may_work_task(user, task) is None
+    can_work = workable and mine and task.status in OPEN_STATUSES
     why = ""
     if not can_work:
         if task.status not in OPEN_STATUSES:
@@ -222,21 +228,32 @@ def task_contact_info(task: CallbackTask) -> ContactInfo:
     )
 
 
+KP03_CACHE_SECONDS = 300
+
+
 def letter_visit_share(user):
     """KP-03 for the user's org unit this month (tasks due this month): the share of callbacks
-    decided by a letter or a visit, against the 10 % limit."""
+    decided by a letter or a visit, against the 10 % limit. The figure is a monthly ratio shown
+    beside a request, so it is kept for a few minutes per org unit rather than recounted on every
+    task page (six aggregate queries over the unit's month)."""
     from huifang.reports.kpis import KpiFilters, kpi_callbacks
 
     today = _today()
+    key = f"work:kp03:{user.org_unit_id}:{today:%Y-%m}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
     start = today.replace(day=1)
-    end = (
+    following = (
         start.replace(year=start.year + 1, month=1)
         if start.month == 12
         else start.replace(month=start.month + 1)
     )
-    end = date.fromordinal(end.toordinal() - 1)
+    end = date.fromordinal(following.toordinal() - 1)
     kpis = kpi_callbacks(user, KpiFilters(start=start, end=end, org_unit=user.org_unit), today=today)
-    return kpis.letter_visit_share, kpis.letter_visit_alert
+    result = (kpis.letter_visit_share, kpis.letter_visit_alert)
+    cache.set(key, result, KP03_CACHE_SECONDS)
+    return result
 
 
 def attempt_channel(task: CallbackTask) -> str:
