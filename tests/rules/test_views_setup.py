@@ -597,3 +597,31 @@ def test_query_counts_are_bounded(client, users, today, django_assert_max_num_qu
     ):
         with django_assert_max_num_queries(30):
             assert client.get(url).status_code == 200
+
+
+def test_every_rule_page_edit_form_and_preview_answers(client, users, today):
+    """No rule's parameters or conditions break its page, its form or its preview (bad input never
+    gives a 500)."""
+    client.force_login(users["admin"])
+    for rule in Rule.objects.filter(superseded_at__isnull=True):
+        for sample in ("life_bank", "universal_elderly", "health_internet"):
+            page = client.get(reverse("setup:rule", args=[rule.pk]), {"preview-sample": sample})
+            assert page.status_code == 200, rule
+        assert client.get(reverse("setup:rule_edit", args=[rule.pk])).status_code == 200, rule
+        data = {f"param__{k}": v for k, v in rule.params.items() if not isinstance(v, list | dict | bool)}
+        preview = client.post(
+            reverse("setup:rule_edit", args=[rule.pk]),
+            {**data, "action": "preview", "preview-sample": "life_bank"},
+            headers={"HX-Request": "true"},
+        )
+        assert preview.status_code == 200, rule
+    bad = client.get(
+        reverse("setup:rule", args=[bs17().pk]), {"preview-sample": "x", "preview-base_date": "2026-02-30"}
+    )
+    html = bad.content.decode()
+    assert (
+        bad.status_code == 200
+        and 'data-testid="error-base_date"' in html
+        and 'data-testid="error-sample"' in html
+    )
+    assert 'data-testid="explanation"' not in html
