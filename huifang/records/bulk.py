@@ -13,6 +13,7 @@ Values go through the fields' own ``get_db_prep_save`` (so encrypted fields encr
 except for types the driver takes as they are.
 """
 
+import operator
 from collections.abc import Callable
 
 from django.db import connection, models
@@ -68,41 +69,50 @@ def _default(field: models.Field):
     return "" if field.empty_strings_allowed else None
 
 
-def _plan(fields: list[models.Field], rows: list[dict], now) -> list[tuple]:
-    """For each column: (the key rows carry it under or None, the value when a row lacks it,
-    the converter or None). The value of a column no row carries is prepared once per call,
-    except an encrypted one, which is encrypted per row so that no two rows share a token."""
-    from huifang.core.crypto.fields import EncryptedFieldMixin
-
+def _plan(fields: list[models.Field], rows: list[dict], now) -> tuple[list, list, list]:
+    """Split the columns into those the rows carry — (field, key, converter or None, value when a
+    row lacks the key) — and the others — (field, value), prepared once per call. For an encrypted
+    column no row carries (a policy's beneficiaries, a new customer's other phones: an empty list)
+    the rows of one call share that one token, which tells no more than its length already does."""
     carried = set().union(*rows)
-    plan = []
+    carried_plan, fixed_plan = [], []
     for f in fields:
         convert = _converter(f)
         if convert is _identity:
             convert = None
         default = now if f.name in ("created_at", "updated_at") else _default(f)
         key = f.attname if f.attname in carried else f.name if f.name in carried else None
-        if key is not None or (default is not None and isinstance(f, EncryptedFieldMixin)):
-            plan.append((key, default, convert))
+        if key is not None:
+            carried_plan.append((f, key, convert, default))
         elif default is None or convert is None:
-            plan.append((None, default, None))
+            fixed_plan.append((f, default))
         else:
-            plan.append((None, convert(default), None))
-    return plan
+            fixed_plan.append((f, convert(default)))
+    return carried_plan, fixed_plan
 
 
-def _tuples(plan: list[tuple], rows: list[dict]) -> list[list]:
+def _tuples(carried_plan: list, fixed_plan: list, rows: list[dict]) -> list[tuple]:
+    """Rows as tuples of column values: carried columns (picked in C, converted where a converter
+    is needed), then the fixed ones."""
+    keys = [key for _f, key, _c, _d in carried_plan]
+    pick = operator.itemgetter(*keys) if len(keys) > 1 else (lambda row: (row[keys[0]],))
+    convert_at = [(i, convert) for i, (_f, _k, convert, _d) in enumerate(carried_plan) if convert is not None]
+    fixed = tuple(value for _f, value in fixed_plan)
     out = []
     append = out.append
     for row in rows:
-        values = []
-        add = values.append
-        for key, fixed, convert in plan:
-            value = row.get(key, fixed) if key is not None else fixed
-            if value is not None and convert is not None:
-                value = convert(value)
-            add(value)
-        append(values)
+        try:
+            values = pick(row)
+        except KeyError:  # a row without some key the others carry: its default
+            values = tuple(row.get(key, default) for _f, key, _c, default in carried_plan)
+        if convert_at:
+            values = list(values)
+            for i, convert in convert_at:
+                value = values[i]
+                if value is not None:
+                    values[i] = convert(value)
+            values = tuple(values)
+        append(values + fixed)
     return out
 
 
@@ -124,7 +134,9 @@ def bulk_upsert(
         return {} if returning else None
     now = timezone.now()
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    tuples = _tuples(_plan(fields, rows, now), rows)
+    carried_plan, fixed_plan = _plan(fields, rows, now)
+    tuples = _tuples(carried_plan, fixed_plan, rows)
+    fields = [f for f, *_rest in carried_plan] + [f for f, _value in fixed_plan]  # the tuples' order
     qn = connection.ops.quote_name
     table = qn(model._meta.db_table)
     columns = [qn(f.column) for f in fields]

@@ -10,13 +10,15 @@ address), computed the same way whether the customer came from the customer feed
 policy, so the two feeds agree on whether a customer changed; and ``customer_contact`` (what only
 the customer feed carries: servicing org unit, other phones, e-mail, contact preferences).
 
-Values join with NUL, which clean text never holds (``schema.p_str`` refuses it); each position
-holds one field of one type, so ``None`` and ``""`` never share a position.
+The MAC input is the ``repr`` of the tuple of values: computed in C, unambiguous (strings are
+quoted and escaped, ``None``, ``True``, ``12``, ``Decimal('12.00')`` and ``datetime.date(2026, 2,
+1)`` all differ) and stable for the types clean values have (str, int, bool, Decimal, date, time,
+lists of str). Callers pass values as stored (amounts with two decimals), so that a fingerprint of
+what was sent equals one recomputed from the database.
 """
 
 import hashlib
 import hmac
-import json
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
@@ -53,22 +55,10 @@ def _hexdigest(mac) -> str:
     return mac.hexdigest() if hasattr(mac, "hexdigest") else mac.finalize().hex()
 
 
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if value is True:
-        return "1"
-    if value is False:
-        return "0"
-    if isinstance(value, list | dict):
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
-    return str(value)  # str, int, Decimal, date (ISO), time (ISO)
-
-
 def fingerprint_parts(tag: str, values) -> str:
     """The fingerprint of ``values`` (an ordered sequence) under a record-type ``tag``."""
     mac = _mac()
-    mac.update(("\x00".join([tag, *map(_text, values)])).encode("utf-8"))
+    mac.update(repr((tag, *values)).encode("utf-8"))
     return _hexdigest(mac)
 
 

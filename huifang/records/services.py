@@ -542,7 +542,7 @@ class RecordsFeed:
                 "issue_date": values.get("issue_date"),
                 "receipt_date": values.get("receipt_date"),
                 "termination_date": values.get("termination_date"),
-                "status": values.get("status") or PolicyStatus.IN_FORCE,
+                "status": values.get("status") or PolicyStatus.IN_FORCE.value,
                 "sale_recorded": bool(values.get("sale_recorded")),
                 **derived,
             }

@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import queue
 import re
 import shutil
 import sqlite3
@@ -60,7 +61,7 @@ from huifang.records.services import REJECTED, UNCHANGED, RecordsFeed
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 2000
+BATCH_SIZE = 5000
 KINDS = tuple(KINDS_COLUMNS)
 UNFINISHED = (ImportJob.Status.PENDING, ImportJob.Status.RUNNING, ImportJob.Status.FAILED)
 # A RUNNING job nobody holds the run lock of, started longer ago than this, is resumed.
@@ -423,6 +424,73 @@ def _flush(job: ImportJob, feed: RecordsFeed, batch: list, bad: list, last_row: 
     _trim_caches(feed)
 
 
+class _Writer:
+    """Commits batches in order, either here (``flush`` returns when the batch is committed) or,
+    pipelined, on a second database connection in a thread, so that the database works on one
+    batch while this process reads and validates the next (Python waiting for the server releases
+    the GIL). At most one batch waits while another is written, so memory stays flat; batches
+    commit one after another as before, so resuming after ``rows_committed`` stays exact."""
+
+    def __init__(self, job: ImportJob, feed: RecordsFeed, *, pipelined: bool):
+        self.job, self.feed, self.pipelined = job, feed, pipelined
+        self.error: BaseException | None = None
+        if pipelined:
+            self.queue: queue.Queue = queue.Queue(maxsize=1)
+            self.thread = threading.Thread(target=self._work, name=f"import-job-{job.pk}", daemon=True)
+            self.thread.start()
+
+    def _work(self) -> None:
+        from django.db import connections
+
+        try:
+            while (item := self.queue.get()) is not None:
+                if self.error is None:
+                    try:
+                        _flush(self.job, self.feed, *item)
+                    except BaseException as exc:  # handed to the reading thread
+                        self.error = exc
+                self.queue.task_done()
+            self.queue.task_done()
+        finally:
+            connections.close_all()  # this thread's connection
+
+    def _check(self) -> None:
+        if self.error is not None:  # kept: batches handed over after it are never written
+            raise self.error
+
+    def flush(self, batch: list, bad: list, last_row: int) -> None:
+        if not self.pipelined:
+            _flush(self.job, self.feed, batch, bad, last_row)
+            return
+        self._check()
+        while self.thread.is_alive():
+            try:
+                self.queue.put((batch, bad, last_row), timeout=0.5)
+                return
+            except queue.Full:
+                self._check()
+        self._check()
+        raise RuntimeError("the import writer thread has stopped")
+
+    def wait(self) -> None:
+        """Return when every batch handed over is committed (raising what writing one raised)."""
+        if self.pipelined:
+            self.queue.join()
+            self._check()
+
+    def close(self) -> None:
+        if self.pipelined and self.thread.is_alive():
+            self.queue.join()
+            self.queue.put(None)
+            self.thread.join()
+
+
+def _pipeline_possible() -> bool:
+    """A second connection sees what this one committed: PostgreSQL, outside a transaction (a
+    test's transaction, or a caller's, keeps the whole run on this connection)."""
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
 def _fail(job_id: int, message: str) -> ImportJob:
     ImportJob.objects.filter(pk=job_id).update(
         status=ImportJob.Status.FAILED, error=message[:2000], finished_at=timezone.now()
@@ -431,18 +499,28 @@ def _fail(job_id: int, message: str) -> ImportJob:
 
 
 def import_job_run(
-    job_id: int, *, batch_size: int = BATCH_SIZE, stop_after_rows: int | None = None
+    job_id: int,
+    *,
+    batch_size: int = BATCH_SIZE,
+    stop_after_rows: int | None = None,
+    pipelined: bool | None = None,
 ) -> ImportJob:
     """Run (or resume) an import job to the end. Safe to call twice: a finished job is left alone,
     and a job another process is running right now is left to it (returned as it stands).
 
     ``stop_after_rows`` stops early (as a killed process would), for tests and demonstrations.
+    ``pipelined`` writes batches on a second connection while the next is read (default: when
+    the database allows it, see ``_pipeline_possible``).
     """
     with import_job_lock(job_id) as acquired:
         if not acquired:
             logger.info("import job %s is being run by another process; not started again", job_id)
             return ImportJob.objects.get(pk=job_id)
-        job = _run(job_id, batch_size=max(1, batch_size), stop_after_rows=stop_after_rows)
+        if pipelined is None:
+            pipelined = _pipeline_possible()
+        job = _run(
+            job_id, batch_size=max(1, batch_size), stop_after_rows=stop_after_rows, pipelined=pipelined
+        )
         if job.status == ImportJob.Status.DONE:
             _lock_forget(job_id)
         return job
@@ -479,7 +557,7 @@ def _start(job_id: int) -> ImportJob | None:
         return job
 
 
-def _run(job_id: int, *, batch_size: int, stop_after_rows: int | None) -> ImportJob:
+def _run(job_id: int, *, batch_size: int, stop_after_rows: int | None, pipelined: bool = False) -> ImportJob:
     job = _start(job_id)
     if job is None:
         return ImportJob.objects.get(pk=job_id)
@@ -496,48 +574,54 @@ def _run(job_id: int, *, batch_size: int, stop_after_rows: int | None) -> Import
     batch_keys: dict[str, int] = {}
     data_row = 0
     processed_this_run = 0
+    writer = _Writer(job, feed, pipelined=pipelined)
     try:
-        rows = iter_rows(path, job.file_format, job.encoding)
-        headers = next(rows, None)
-        if headers is None:
-            raise UnreadableFile("the file is empty")
-        mapping, problems = header_map(job.kind, [str(h) if h is not None else "" for h in headers])
-        if problems != job.file_problems:
-            ImportJob.objects.filter(pk=job.pk).update(file_problems=problems)
-            job.file_problems = problems
-        if problems and problems[0].startswith("missing required"):
-            raise UnreadableFile(problems[0])
-        validate = row_validator(job.kind, mapping)
-        key_pos = next((pos for pos, col in mapping.items() if col.name == key), len(headers))
-        for cells in rows:
-            data_row += 1
-            if data_row <= resume_after:
-                continue
-            row_number = data_row + 1  # the header is row 1, as in Excel
-            if not any(cells) and all(c in (None, "") for c in cells):
-                continue  # blank line
-            result = validate(cells, row_number)
-            if result.ok:
-                business_key = result.values[key]
-                first = batch_keys.get(business_key)
-                if first is None:
-                    batch_keys[business_key] = row_number
-                    batch.append((row_number, result.values))
+        try:
+            rows = iter_rows(path, job.file_format, job.encoding)
+            headers = next(rows, None)
+            if headers is None:
+                raise UnreadableFile("the file is empty")
+            mapping, problems = header_map(job.kind, [str(h) if h is not None else "" for h in headers])
+            if problems != job.file_problems:
+                ImportJob.objects.filter(pk=job.pk).update(file_problems=problems)
+                job.file_problems = problems
+            if problems and problems[0].startswith("missing required"):
+                raise UnreadableFile(problems[0])
+            validate = row_validator(job.kind, mapping)
+            key_pos = next((pos for pos, col in mapping.items() if col.name == key), len(headers))
+            for cells in rows:
+                data_row += 1
+                if data_row <= resume_after:
+                    continue
+                row_number = data_row + 1  # the header is row 1, as in Excel
+                if not any(cells) and all(c in (None, "") for c in cells):
+                    continue  # blank line
+                result = validate(cells, row_number)
+                if result.ok:
+                    business_key = result.values[key]
+                    first = batch_keys.get(business_key)
+                    if first is None:
+                        batch_keys[business_key] = row_number
+                        batch.append((row_number, result.values))
+                    else:
+                        bad.append((row_number, business_key, key, f"duplicate of row {first} in this file"))
                 else:
-                    bad.append((row_number, business_key, key, f"duplicate of row {first} in this file"))
-            else:
-                bkey = cells[key_pos] if key_pos < len(cells) else None
-                if isinstance(bkey, float) and bkey.is_integer():
-                    bkey = int(bkey)  # a number typed into an XLSX key column
-                bkey = "" if bkey is None else str(bkey).strip()
-                bad.extend((row_number, bkey, col, reason) for col, reason in result.errors)
-            processed_this_run += 1
-            if len(batch) + len(bad) >= batch_size:
-                _flush(job, feed, batch, bad, data_row)
-                batch, bad, batch_keys = [], [], {}
-                if stop_after_rows is not None and processed_this_run >= stop_after_rows:
-                    return job
-        _flush(job, feed, batch, bad, data_row)
+                    bkey = cells[key_pos] if key_pos < len(cells) else None
+                    if isinstance(bkey, float) and bkey.is_integer():
+                        bkey = int(bkey)  # a number typed into an XLSX key column
+                    bkey = "" if bkey is None else str(bkey).strip()
+                    bad.extend((row_number, bkey, col, reason) for col, reason in result.errors)
+                processed_this_run += 1
+                if len(batch) + len(bad) >= batch_size:
+                    writer.flush(batch, bad, data_row)
+                    batch, bad, batch_keys = [], [], {}
+                    if stop_after_rows is not None and processed_this_run >= stop_after_rows:
+                        writer.wait()
+                        return job
+            writer.flush(batch, bad, data_row)
+            writer.wait()
+        finally:
+            writer.close()  # in-flight batches end (committed, or rolled back) before anything else
     except _JobTakenOver:
         logger.warning("import job %s: another run committed rows meanwhile; this run stops", job.pk)
         return ImportJob.objects.get(pk=job.pk)
