@@ -409,7 +409,7 @@ def ecallback_start(
     its URL. Refused for a task that is closed, not electronic, or past its fallback point (EC-05)."""
     now = now or timezone.now()
     task = (
-        CallbackTask.objects.select_for_update()
+        CallbackTask.objects.select_for_update(of=("self",))
         .select_related("policy", "policy__product", "customer")
         .get(pk=task.pk)
     )
@@ -497,7 +497,7 @@ def ecallback_start_due(now: datetime | None = None, *, limit: int = 500) -> int
 
 def _lock(link: ECallbackLink) -> ECallbackLink:
     return (
-        ECallbackLink.objects.select_for_update()
+        ECallbackLink.objects.select_for_update(of=("self",))
         .select_related("task", "task__policy", "task__policy__product", "task__customer")
         .get(pk=link.pk)
     )
