@@ -14,7 +14,7 @@ from django.db import connection
 
 from huifang.callbacks import events
 from huifang.callbacks.assignment import callback_task_claim_next
-from huifang.callbacks.models import CallbackTask, TaskStatus
+from huifang.callbacks.models import CallbackTask, TaskStatus, TaskStatusChange
 from huifang.core.audit.models import AuditEvent
 from huifang.core.audit.services import audit_chain_verify
 from huifang.core.permissions import Role
@@ -81,4 +81,12 @@ def test_concurrent_claimers_never_get_the_same_task(org_tree, make_user):
     }
     assigned = AuditEvent.objects.filter(event_type=events.TASK_ASSIGNED.id)
     assert sorted(int(pk) for pk in assigned.values_list("subject_id", flat=True)) == sorted(claimed)
-    assert audit_chain_verify().ok
+    # One event per claim, carrying the status change; the status-change rows are all there too.
+    assert AuditEvent.objects.count() == len(claimed)
+    assert {(e["from_status"], e["to_status"]) for e in assigned.values_list("data", flat=True)} == {
+        ("pending", "in_progress")
+    }
+    assert TaskStatusChange.objects.filter(to_status=TaskStatus.IN_PROGRESS).count() == len(claimed)
+    # The claims were audited into several chains at once, and every chain holds.
+    result = audit_chain_verify()
+    assert result.ok and result.count == len(claimed) and len(result.heads) > 1
