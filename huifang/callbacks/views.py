@@ -31,6 +31,7 @@ from huifang.callbacks.forms import AttemptForm, LetterVisitForm, RecallForm, Re
 from huifang.callbacks.models import Attempt, Channel, ProblemCase
 from huifang.callbacks.outcomes import Result, attempt_submit
 from huifang.callbacks.problems import problem_case_resolve
+from huifang.core.calendar.services import CalendarYearUnconfirmed
 from huifang.core.crypto.services import REASON_MAX_LENGTH, pii_reveal
 from huifang.core.permissions import Cap, has_cap, require_cap
 from huifang.records import selectors_web as records_sel
@@ -211,6 +212,9 @@ def task_attempt(request, pk):
             errors = _messages_of(exc)
         except PermissionDenied as exc:
             errors = [str(exc) or _("You may not work this callback.")]
+        except CalendarYearUnconfirmed as exc:
+            # A problem case's BS-17 deadline falls in a year nobody has confirmed: never a guess.
+            errors = [str(exc)]
         else:
             _attempt_result_message(request, outcome)
             return redirect(f"{reverse('work:task', args=[task.pk])}#attempt-{attempt.pk}")

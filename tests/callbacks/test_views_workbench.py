@@ -564,3 +564,23 @@ def test_home_counts_the_agents_recalls(client, users, task):
     counts = response.context["counts"]
     assert counts.recalls == 1 and counts.recalls_due == 0
     assert "2026-02-11 10:00" in response.content.decode()
+
+
+def test_a_problem_due_in_an_unconfirmed_year_is_a_clear_message_and_saves_nothing(
+    client, users, task, monkeypatch
+):
+    from huifang.callbacks import problems
+    from huifang.core.calendar.services import CalendarYearUnconfirmed
+
+    def unconfirmed(day, n):
+        raise CalendarYearUnconfirmed(2027)
+
+    monkeypatch.setattr(problems, "add_working_days", unconfirmed)
+    data = attempt_data(task, answers=expected_answers(task, surrender_loss="no"))
+    response = login(client, users["agent"]).post(
+        reverse("work:attempt", args=[task.pk]), data, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert response.status_code == 400
+    assert "The working-day calendar for 2027 is not confirmed" in response.content.decode()
+    assert not Attempt.objects.exists() and not ProblemCase.objects.exists()
+    assert fresh(task).status == TaskStatus.IN_PROGRESS
