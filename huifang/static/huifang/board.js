@@ -32,7 +32,7 @@
       silent: true,
       symbol: "none",
       lineStyle: { type: "dashed", color: "#2fb344" },
-      label: { formatter: d.labelTarget + " " + d.target + "%" },
+      label: { position: "insideEndTop", formatter: d.labelTarget + " " + d.target + "%" },
       data: [{ yAxis: Number(d.target) }]
     };
     var letter = series(d.labelLetter, "letter_visit_share", "#f76707");
@@ -40,14 +40,14 @@
       silent: true,
       symbol: "none",
       lineStyle: { type: "dashed", color: "#d63939" },
-      label: { formatter: d.labelLimit + " " + d.limit + "%" },
+      label: { position: "insideEndTop", formatter: d.labelLimit + " " + d.limit + "%" },
       data: [{ yAxis: Number(d.limit) }]
     };
     chart.setOption({
       animation: false,
       tooltip: { trigger: "axis", valueFormatter: function (v) { return v == null ? "—" : v + "%"; } },
       legend: { top: 0 },
-      grid: { left: 48, right: 96, top: 48, bottom: 30 },
+      grid: { left: 48, right: 24, top: 48, bottom: 30 },
       xAxis: { type: "category", data: points.map(function (p) { return p.bucket; }) },
       yAxis: { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } },
       series: [success, series(d.labelCooling, "cooling_off", "#4299e1"), letter]
