@@ -98,14 +98,41 @@ def calendar_list(request):
     return render(request, "setup/calendar_list.html", context)
 
 
+CELL_CLASS = {
+    DayKind.HOLIDAY: "bg-red-lt",
+    DayKind.MAKEUP: "bg-orange-lt",
+    DayKind.WEEKEND: "bg-secondary-lt",
+}
+
+
 def _months(year: int) -> list[dict]:
+    """Twelve month grids (weeks from Monday); each day's class, kind and label are worked out
+    here, once, so that the template only prints them (a year is about 430 cells)."""
     days = {d.date: d for d in calendar_day_list(date(year, 1, 1), date(year, 12, 31))}
+    kinds = {k.value: str(k.label) for k in DayKind}
     grid = pycalendar.Calendar(firstweekday=0)
     months = []
     for month in range(1, 13):
         weeks = []
         for week in grid.monthdatescalendar(year, month):
-            weeks.append([{"date": d, "day": days.get(d), "in_month": d.month == month} for d in week])
+            cells = []
+            for d in week:
+                if d.month != month:
+                    cells.append(None)
+                    continue
+                day = days.get(d)
+                kind = day.kind if day else ""
+                label = " ".join(x for x in (kinds.get(kind, ""), day.name if day else "") if x)
+                cells.append(
+                    {
+                        "day": d.day,
+                        "iso": d.isoformat(),
+                        "kind": kind or "none",
+                        "css": CELL_CLASS.get(kind, ""),
+                        "label": label,
+                    }
+                )
+            weeks.append(cells)
         months.append({"number": month, "label": MONTHS[month - 1], "weeks": weeks})
     return months
 
