@@ -578,13 +578,13 @@ def rule_change(rule: Rule, *, reason: str, user=None, effective_from=_UNCHANGED
             "a scheduled change starts after the current version does "
             f"({old.effective_from.isoformat() if old.effective_from else 'always'})"
         )
-    end = changes.get("effective_to", old.effective_to)
-    if end is not None and end < effective_from:
-        raise ValueError("effective_to is before effective_from")
     if old.effective_to is not None and old.effective_to < effective_from:
         raise ValueError(
             f"the current version ends on {old.effective_to.isoformat()}, before {effective_from.isoformat()}"
         )
+    end = changes.get("effective_to", old.effective_to)
+    if end is not None and end < effective_from:
+        raise ValueError("effective_to is before effective_from")
     unknown = set(changes) - set(CONTENT_FIELDS)
     if unknown:
         raise ValueError(f"cannot change {', '.join(sorted(unknown))} of a rule")

@@ -631,3 +631,34 @@ def test_every_rule_page_edit_form_and_preview_answers(client, users, today):
         and 'data-testid="error-sample"' in html
     )
     assert 'data-testid="explanation"' not in html
+
+
+def test_rule_change_service_refuses_and_changes_nothing(users, today):
+    """The service behind the form refuses on its own too (a script or a stale form)."""
+    from huifang.rules.conditions import ConditionsInvalid
+    from huifang.rules.services import RulePackInvalid, rule_change
+
+    rule = bs17()
+    before = state()
+    with pytest.raises(RulePackInvalid):
+        rule_change(
+            rule, reason="更宽松", user=users["admin"], params={"working_days": 16, "from": "discovery"}
+        )
+    with pytest.raises(ValueError, match="reason"):
+        rule_change(rule, reason=" ", user=users["admin"], params={"working_days": 10, "from": "discovery"})
+    with pytest.raises(ConditionsInvalid):
+        rule_change(rule, reason="条件", user=users["admin"], conditions={"colour": "red"})
+    Rule.objects.filter(pk=rule.pk).update(effective_from=date(2021, 1, 1), effective_to=date(2030, 12, 31))
+    rule.refresh_from_db()
+    with pytest.raises(ValueError, match="starts after"):
+        rule_change(rule, reason="更早", user=users["admin"], effective_from=date(2020, 1, 1))
+    with pytest.raises(ValueError, match="ends on"):
+        rule_change(rule, reason="太晚", user=users["admin"], effective_from=date(2031, 1, 1))
+    assert state()[0][:-1] == before[0][:-1] and state()[1:] == before[1:]
+    rule_change(rule, reason="变更", user=users["admin"], params={"working_days": 10, "from": "discovery"})
+    old = Rule.objects.get(pk=rule.pk)
+    assert old.superseded_at is not None and bs17().params["working_days"] == 10
+    with pytest.raises(ValueError, match="superseded"):
+        rule_change(
+            old, reason="旧版本", user=users["admin"], params={"working_days": 9, "from": "discovery"}
+        )
