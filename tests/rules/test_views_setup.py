@@ -662,3 +662,20 @@ def test_rule_change_service_refuses_and_changes_nothing(users, today):
         rule_change(
             old, reason="旧版本", user=users["admin"], params={"working_days": 9, "from": "discovery"}
         )
+
+
+def test_posts_without_the_csrf_token_are_refused(users, today):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(users["admin"])
+    rule = bs17()
+    before = state()
+    assert (
+        client.post(
+            reverse("setup:rule_edit", args=[rule.pk]), rule_post(rule, param__working_days=12)
+        ).status_code
+        == 403
+    )
+    assert client.post(reverse("setup:calendar_confirm", args=[2026]), {"source": "通知"}).status_code == 403
+    assert state() == before
