@@ -187,7 +187,7 @@ class RuleChangeForm(StyledForm):
                 try:
                     conditions_parse(conditions)
                 except ConditionsInvalid as exc:
-                    self.add_error("conditions", str(exc))
+                    self.add_error("conditions", gettext("Not valid conditions: %(error)s") % {"error": exc})
                 else:
                     cleaned["conditions_value"] = conditions or {}
         start, end = cleaned.get("effective_from"), cleaned.get("effective_to")
@@ -281,7 +281,12 @@ class ScriptVersionForm(StyledForm):
                 gettext("The code must stay %(code)s: a new code would be a new script.")
                 % {"code": self.code}
             )
-        return script_definition_clean(raw)  # ValidationError lists every problem
+        try:
+            return script_definition_clean(raw)
+        except ValidationError as exc:  # every problem, each naming the item and key in the YAML
+            raise ValidationError(
+                [gettext("The script is not valid:")] + [str(m) for m in exc.messages]
+            ) from None
 
 
 class CalendarDayForm(StyledForm):
