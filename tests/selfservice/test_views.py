@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from huifang.callbacks.models import Attempt, Channel, TaskStatus
 from huifang.selfservice import services as s
-from huifang.selfservice.models import ECallbackStep, LinkStatus
+from huifang.selfservice.models import ECallbackLink, ECallbackStep, LinkStatus
 from tests.conftest import PASSWORD
 from tests.selfservice.conftest import last_code
 
@@ -71,7 +71,7 @@ def test_whole_way_through_in_chinese(started, etask):
             break
         text = page.content.decode()
         assert "改为电话回访" in text and "有疑问" in text
-        code = page.context["item"].code
+        code = s.current_item(ECallbackLink.objects.get(pk=link.pk))[1].code
         client.post(_url("item", token), {"item": code, "answer": "yes"})
     done = client.get(_url("end", token))
     assert done.status_code == 200
@@ -90,7 +90,8 @@ def test_no_answer_page_shows_the_problem_case(started, etask):
     client = _client()
     _verify(client, token)
     client.post(_url("identity", token), {"answer": "yes"})
-    code = client.get(_url("item", token)).context["item"].code
+    assert client.get(_url("item", token)).status_code == 200
+    code = s.current_item(ECallbackLink.objects.get(pk=link.pk))[1].code
     response = client.post(_url("item", token), {"item": code, "answer": "no"})
     assert response["Location"].endswith("/end/")
     page = client.get(_url("end", token))
@@ -232,8 +233,27 @@ def test_staff_login_gives_nothing_extra(users, started, role):
     assert _snapshot(link) == before
 
 
-def test_code_page_queries(started, django_assert_max_num_queries):
+def test_code_and_item_pages_queries(started, django_assert_max_num_queries):
     link, token = started
     client = _client()
-    with django_assert_max_num_queries(2):
+    with django_assert_max_num_queries(1):
         assert client.get(_url("code", token)).status_code == 200
+    _verify(client, token)
+    client.post(_url("identity", token), {"answer": "yes"})
+    client.get(_url("item", token))
+    with django_assert_max_num_queries(1):
+        page = client.get(_url("item", token))
+    assert page.status_code == 200 and "第1项" in page.content.decode()
+
+
+def test_cached_pages_carry_each_visitors_own_csrf_token(started):
+    link, token = started
+    first, second = _client().get(_url("code", token)), _client().get(_url("code", token))
+    one, two = first.cookies["csrftoken"].value, second.cookies["csrftoken"].value
+    assert one != two
+    assert "@@" not in first.content.decode() and "@@" not in second.content.decode()
+    # A form from the cached page posts with the visitor's own cookie (CSRF enforced).
+    client = Client(enforce_csrf_checks=True, HTTP_USER_AGENT=UA)
+    html = client.get(_url("code", token)).content.decode()
+    value = html.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    assert client.post(_url("send", token), {"csrfmiddlewaretoken": value}).status_code == 200
