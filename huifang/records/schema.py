@@ -506,8 +506,17 @@ def row_validator(kind: str, mapping: dict[int, Column]) -> Callable[[list, int]
     as ``validate_row(kind, {column name: cell}, row_number)`` for the header ``mapping``
     (position → column, from ``header_map``), without building a dict of raw values per row."""
     position = {col.name: pos for pos, col in mapping.items()}
+    # A policy row usually names the same person as applicant and insured: an insured cell equal
+    # to the applicant's cell takes the applicant's clean value instead of being parsed again
+    # (the parsers are pure, and the insured columns are optional, so the result is the same).
+    twins = {}
+    if kind == "policies":
+        for name in position:
+            if name.startswith("insured_") and f"applicant_{name[8:]}" in position:
+                twins[name] = (f"applicant_{name[8:]}", position[f"applicant_{name[8:]}"])
     plan = tuple(
-        (col.name, position.get(col.name, -1), col.parse, col.required) for col in KINDS_COLUMNS[kind]
+        (col.name, position.get(col.name, -1), col.parse, col.required, *twins.get(col.name, (None, -1)))
+        for col in KINDS_COLUMNS[kind]
     )
 
     def validate(cells: list, row_number: int = 0) -> RowResult:
@@ -515,8 +524,11 @@ def row_validator(kind: str, mapping: dict[int, Column]) -> Callable[[list, int]
         values = result.values
         errors = result.errors
         width = len(cells)
-        for name, pos, parse, required in plan:
+        for name, pos, parse, required, twin, twin_pos in plan:
             raw = cells[pos] if -1 < pos < width else None
+            if twin is not None and twin in values and -1 < twin_pos < width and cells[twin_pos] == raw:
+                values[name] = values[twin]
+                continue
             try:
                 value = parse(raw)
             except CellError as exc:

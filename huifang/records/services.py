@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from huifang.core.audit.services import audit_record
 from huifang.core.crypto.blind_index import blind_index
+from huifang.core.crypto.keys import keyring
 from huifang.org.models import OrgUnit
 from huifang.records import events
 from huifang.records.bulk import bulk_upsert
@@ -238,9 +239,14 @@ _NO_CONTACT_DETAILS = {
 
 def _complete_embedded(record: dict) -> None:
     """A customer from a policy row about to be written: blind indexes, and the contact
-    fingerprint of a new customer (the org unit it starts in, no contact preferences yet)."""
+    fingerprint of a new customer (the org unit it starts in, no contact preferences yet: the
+    same for every new customer of one org unit, so computed once per unit and key ring)."""
     _blind_indexes(record)
-    record["contact_hash"] = customer_contact(record | _NO_CONTACT_DETAILS)
+    by_org = keyring().cache.setdefault("records_new_customer_contact", {})
+    contact = by_org.get(record["org_unit_id"])
+    if contact is None:
+        contact = by_org[record["org_unit_id"]] = customer_contact(record | _NO_CONTACT_DETAILS)
+    record["contact_hash"] = contact
 
 
 _CENT = Decimal("0.01")
@@ -318,11 +324,23 @@ class RecordsFeed:
     ``job_id`` marks rows with their import job so that a key seen twice in one file is reported.
     """
 
-    def __init__(self, kind: str, *, actor=None, job_id: int | None = None, source: str = "api"):
+    def __init__(
+        self,
+        kind: str,
+        *,
+        actor=None,
+        job_id: int | None = None,
+        source: str = "api",
+        savepoint: bool = True,
+    ):
         self.kind = kind
         self.actor = actor
         self.job_id = job_id
         self.source = source
+        # False when the caller's own transaction wraps every batch and rolls back whole on any
+        # error (the file import): no savepoint per batch, which on SQLite made each insert
+        # slower as the tables grew (BENCHMARKS.md, "SQLite: quadratic").
+        self.savepoint = savepoint
         self.refs = _Refs()
 
     def upsert(self, rows: list[tuple[int, dict]]) -> BatchOutcome:
@@ -330,7 +348,7 @@ class RecordsFeed:
         outcome = BatchOutcome()
         rows = _dedupe(rows, BUSINESS_KEYS[self.kind], outcome)
         handler = getattr(self, f"_upsert_{self.kind}")
-        with transaction.atomic():
+        with transaction.atomic(savepoint=self.savepoint):
             handler(rows, outcome)
             summary = outcome.summary
             if summary[CREATED] or summary[UPDATED]:

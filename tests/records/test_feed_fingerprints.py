@@ -211,3 +211,21 @@ def test_the_file_validator_gives_what_validate_row_gives():
         by_file = row_validator("policies", mapping)([raw[c] for c in columns], 7)
         by_dict = validate_row("policies", raw, 7)
         assert (by_file.values, by_file.errors) == (by_dict.values, by_dict.errors)
+
+
+def test_an_insured_who_is_the_applicant_gets_the_same_clean_values_and_the_same_errors():
+    from tests.records.test_schema import policy_row
+
+    same = {
+        "insured_no": "C1",
+        "insured_name": "张三",
+        "insured_id_number": policy_row()["applicant_id_number"],
+        "insured_mobile": policy_row()["applicant_mobile"],
+    }
+    r = validate_row("policies", policy_row(**same))
+    assert r.ok, r.errors
+    for f in ("no", "name", "id_number", "mobile", "birth_date", "sex", "id_type"):
+        assert r.values[f"insured_{f}"] == r.values[f"applicant_{f}"]
+    assert r.values["insured_mobile"] == "13812341234" and r.values["insured_sex"] == "M"
+    bad = validate_row("policies", policy_row(**same | {"applicant_mobile": "123", "insured_mobile": "123"}))
+    assert [c for c, _reason in bad.errors] == ["applicant_mobile", "insured_mobile"]

@@ -564,7 +564,8 @@ def _run(job_id: int, *, batch_size: int, stop_after_rows: int | None, pipelined
     if job.status == ImportJob.Status.FAILED:
         return job
     path = Path(job.file.path)
-    feed = RecordsFeed(job.kind, actor=job.created_by, job_id=job.id, source="file")
+    # Each batch is one transaction (_flush) that rolls back whole on any error: no savepoint inside.
+    feed = RecordsFeed(job.kind, actor=job.created_by, job_id=job.id, source="file", savepoint=False)
     key = BUSINESS_KEYS[job.kind]
     resume_after = job.rows_committed
     batch: list = []
