@@ -20,7 +20,6 @@ import pytest
 from playwright.sync_api import expect
 
 from huifang.org.demo import DEMO_PASSWORD
-from tests.e2e.conftest import CHROMIUM_ARGS  # noqa: F401 - same browser set-up as the fixtures
 from tests.e2e.test_login import login
 
 pytestmark = pytest.mark.e2e
@@ -99,12 +98,12 @@ def board_success_rate(page, day: str) -> str:
     return tile.inner_text().strip()
 
 
-def answer_all_as_expected(page, *, wrong_code: str | None = None, click_first: bool = True) -> int:
+def answer_all_as_expected(page, *, wrong_code: str | None = None, min_items: int = 1) -> int:
     """Answer the shown items one at a time: the first by a click, the rest with the keys 1/2
     (1 = 是 for "yes" and "any", 2 = 否 for the item ``wrong_code``). Returns the number of items."""
     items = page.get_by_test_id("script-item")
     count = items.count()
-    assert count >= 7  # BS-13 (1)-(7) for a 期缴 policy, plus the optional closing question
+    assert count >= min_items
     for index in range(count):
         item = items.nth(index)
         expect(item).to_be_visible()  # one item at a time: this one is shown now
@@ -113,7 +112,7 @@ def answer_all_as_expected(page, *, wrong_code: str | None = None, click_first: 
         code = item.get_attribute("data-code")
         expected = item.get_attribute("data-expected")
         key = "2" if code == wrong_code else ("2" if expected == "no" else "1")
-        if index == 0 and click_first:
+        if index == 0:
             item.get_by_label("是").check()
         else:
             page.keyboard.press(key)
@@ -179,7 +178,8 @@ def test_2_a_no_to_item_5_opens_a_problem_case_the_handler_resolves(
     login(page, "agent", DEMO_PASSWORD)
     page.goto(f"/work/tasks/{pk}/")
     expect(page.get_by_test_id("script-runner")).to_be_visible()
-    answer_all_as_expected(page, wrong_code="surrender_loss")
+    # A 期缴 policy: BS-13 (1)-(7), plus the optional closing question.
+    assert answer_all_as_expected(page, wrong_code="surrender_loss", min_items=7) == 8
     item5 = page.locator('[data-code="surrender_loss"]')
     expect(item5).to_contain_text("退保")
     assert item5.get_attribute("data-position") == "5"
