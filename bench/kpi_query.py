@@ -257,18 +257,6 @@ BARE = {
                                 AND (resolved_at AT TIME ZONE 'Asia/Shanghai')::date <= due_date),
                count(*) FILTER (WHERE status = 'open' AND due_date < %(today)s)
         FROM callbacks_problemcase t WHERE t.due_date BETWEEN %(start)s AND %(end)s {units}""",
-    "coverage": """
-        SELECT count(*), count(*) FILTER (WHERE EXISTS (
-                   SELECT 1 FROM callbacks_callbacktask k WHERE k.policy_id = t.id AND k.kind = 'new_policy'))
-        FROM records_policy t JOIN records_product pr ON pr.id = t.product_id
-        WHERE NOT t.is_group AND t.is_long_term AND pr.line IN ('life', 'health')
-          AND t.receipt_date BETWEEN %(start)s AND %(end)s {units}""",
-}
-
-# The same figures from the attempts themselves (before the facts were kept on the task row): the
-# joins of 5 million attempts to the tasks. Timed once per run for comparison, and the figures must
-# equal the ones above.
-BARE_FROM_ATTEMPTS = {
     "coverage required": """
         SELECT count(*) FROM records_policy t JOIN records_product pr ON pr.id = t.product_id
         WHERE NOT t.is_group AND t.is_long_term AND pr.line IN ('life', 'health')
@@ -278,6 +266,12 @@ BARE_FROM_ATTEMPTS = {
         WHERE NOT t.is_group AND t.is_long_term AND pr.line IN ('life', 'health')
           AND t.receipt_date BETWEEN %(start)s AND %(end)s {units}
           AND EXISTS (SELECT 1 FROM callbacks_callbacktask k WHERE k.policy_id = t.id AND k.kind = 'new_policy')""",
+}
+
+# Attempts per success and KP-03 from the attempts themselves (before the facts were kept on the
+# task row): joins of 5 million attempts to the tasks. Timed once per run for comparison; the
+# figures must equal the ones above.
+BARE_FROM_ATTEMPTS = {
     "attempts": """
         SELECT count(*) FROM callbacks_attempt a JOIN callbacks_callbacktask t ON t.id = a.task_id
         WHERE a.submitted_at IS NOT NULL AND t.due_date BETWEEN %(start)s AND %(end)s {units}""",
@@ -360,15 +354,15 @@ def agree(k, bare: dict, from_attempts: dict | None = None) -> bool:
         and (k.problem_cases_due, k.problem_cases_on_time.denominator, k.problem_cases_on_time.numerator)
         == tuple(p[:3])
         and k.problem_cases_open_overdue == p[3]
-        and (k.coverage.denominator, k.coverage.numerator) == tuple(bare["coverage"])
+        and k.coverage.denominator == bare["coverage required"][0]
+        and k.coverage.numerator == bare["coverage with task"][0]
         and k.attempts_per_success.numerator == attempts
         and k.letter_visit_share.numerator == letter_visit
     )
     if from_attempts is not None:
-        same = same and (
-            (attempts, letter_visit) == (from_attempts["attempts"][0], from_attempts["letter/visit"][0])
-            and tuple(bare["coverage"])
-            == (from_attempts["coverage required"][0], from_attempts["coverage with task"][0])
+        same = same and (attempts, letter_visit) == (
+            from_attempts["attempts"][0],
+            from_attempts["letter/visit"][0],
         )
     return same
 
@@ -489,7 +483,9 @@ def run(
         from django.core.management import call_command
 
         started = time.perf_counter()
-        call_command("migrate", "--noinput", verbosity=0)  # new migrations fill what they add
+        # The apps the KPIs read (their new migrations fill what they add); not every app: the
+        # generated customers hold placeholders, not ciphertext, in their PII columns.
+        call_command("migrate", "reports", "--noinput", verbosity=0)
         res["migrated_s"] = time.perf_counter() - started
         log(f"migrated {db_name} in {res['migrated_s']:.0f} s")
         vacuum_analyze("callbacks_callbacktask", "callbacks_attempt", "records_policy")

@@ -932,11 +932,15 @@ def _insert_chunk(src, rule, segment, rows, terms, today, now, id_range, audit: 
 
 def _sweep_session_settings() -> None:
     """PostgreSQL, for the sweep's own transaction only (SET LOCAL): memory for the anti-joins and
-    hashes, and no wait for the WAL flush at commit — a crash can lose the last commits, which the
-    next sweep recreates (every insert is idempotent, and its audit event is in the same
-    transaction, so nothing is half there)."""
+    hashes; hash joins, not nested loops — an insert is planned on the statistics taken before it,
+    which on a backfill say the task table is empty, and a nested-loop anti-join would then re-read
+    every task the statement has inserted so far for each new one (quadratic: this, not the
+    indexes, was most of the first sweep's time); and no wait for the WAL flush at commit — a crash
+    can lose the last commits, which the next sweep recreates (every insert is idempotent, and its
+    audit event is in the same transaction, so nothing is half there)."""
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute("SET LOCAL enable_nestloop = off")
         cursor.execute("SET LOCAL synchronous_commit = off")
 
 

@@ -33,7 +33,7 @@ Definitions, as computed:
   ``problem_cases_open_overdue`` counts those still open after their due date.
 * **attempts per success** = submitted attempts on the tasks due in the period / successes.
 
-The figures come from three aggregate queries, never a loop over rows:
+The figures come from four aggregate queries, never a loop over rows:
 
 1. one grouped scan of the tasks due in the period — by status, cooling-off flag and deciding
    channel, with the sum of their submitted attempts — gives every task figure, KP-03 and the
@@ -41,8 +41,9 @@ The figures come from three aggregate queries, never a loop over rows:
    row by database triggers when an attempt is submitted (huifang/callbacks/migrations/
    0004_task_attempt_facts.py), so no attempt is read. With no policy filter it is an index-only
    scan of ``cbtask_kpi_due_idx`` (huifang/reports/migrations/0002_kpi_index_with_attempt_facts.py);
-2. coverage: one scan of the policies that required a callback, counting those with a new-policy
-   task in the same pass (``EXISTS`` on ``cbtask_policy_kind_idx``, index only);
+2. coverage: the policies that required a callback, and those of them with a new-policy task
+   (a hash semi-join over ``cbtask_policy_kind_idx``, index only) — a scan of the policies each, and
+   now most of the time on a large book;
 3. the problem cases.
 """
 
@@ -219,9 +220,9 @@ def _coverage(f: KpiFilters, units) -> Ratio | None:
     if f.product is not None:
         required = required.filter(product_id=f.product.pk)
     has_task = CallbackTask.objects.filter(policy_id=OuterRef("pk"), kind=TaskKind.NEW_POLICY)
-    # Both counts in one pass over the policies.
-    counts = required.aggregate(required=Count("*"), covered=Count("pk", filter=Exists(has_task)))
-    return Ratio("BS-12", counts["covered"], counts["required"])
+    # Two counts, not one with a filter: ``EXISTS`` in a WHERE is a (parallel) hash semi-join over
+    # the new-policy tasks' index; in a FILTER it is one index probe per policy, three times slower.
+    return Ratio("BS-12", required.filter(Exists(has_task)).count(), required.count())
 
 
 def _problem_counts(f: KpiFilters, units, today: date) -> dict:
