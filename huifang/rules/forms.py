@@ -18,6 +18,9 @@ from huifang.rules.models import Rule
 from huifang.rules.views_text import SAMPLE_CHOICES, param_label
 
 REASON_MAX = 300
+# Parameters that name what a rule is wired to (the task kind it generates, the date it counts
+# from, the rule it refers to); the numbers around them are what administrators set.
+FIXED_PARAMS = frozenset({"task_kind", "due", "from", "starts", "notice_rule", "problem_rule", "numerator"})
 
 
 class StyledForm(forms.Form):
@@ -128,6 +131,12 @@ class RuleChangeForm(StyledForm):
                 )
             else:
                 field = forms.CharField(label=label, max_length=200)
+            if key in FIXED_PARAMS:
+                # What the rule is wired to in the code, shown for the record: changing the word
+                # would not change what Huifang does, so it is not offered.
+                field.disabled = True
+                field.required = False
+                field.help_text = _("Describes how Huifang applies the rule; not changed here.")
             fields[self.param_field(key)] = field
         # Parameters first, then conditions, dates and the reason.
         self.fields = {**fields, **self.fields}

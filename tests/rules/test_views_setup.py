@@ -233,8 +233,13 @@ def test_a_new_version_keeps_the_old_one_and_is_audited(client, users, today):
     client.force_login(users["admin"])
     old = bs17()
     events = AuditEvent.objects.filter(event_type="rule.changed").count()
-    answer = client.post(reverse("setup:rule_edit", args=[old.pk]), rule_post(old, param__working_days=12))
+    # "from" names what the rule is wired to: shown, not changed from the form.
+    answer = client.post(
+        reverse("setup:rule_edit", args=[old.pk]),
+        rule_post(old, param__working_days=12, param__from="elsewhere"),
+    )
     new = bs17()
+    assert new.params["from"] == "discovery"
     assert answer.status_code == 302 and answer["Location"] == reverse("setup:rule", args=[new.pk])
     assert new.pk != old.pk and new.version == old.version + 1 and new.params["working_days"] == 12
     assert new.change_reason.startswith("保险公司回访管理办法") and new.created_by == users["admin"]
