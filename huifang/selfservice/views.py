@@ -245,6 +245,12 @@ def item(request, token: str):
 
 
 def _item_page(request, link, token, *, error: str = "", status: int = 200, cached=False) -> HttpResponse:
+    # Answers are given in order and never taken back, so their number names the current item.
+    key = f"h5:page:item:{link.token_hash}:{len(link.answers)}"
+    if cached:
+        html = cache.get(key)
+        if html is not None:
+            return HttpResponse(html.replace(_CSRF_PLACEHOLDER, get_token(request)))
     current = current_item(link)
     if current is None:
         return _to("end", token)
@@ -260,9 +266,7 @@ def _item_page(request, link, token, *, error: str = "", status: int = 200, cach
         "error": error,
     }
     if cached:
-        return _cached_page(
-            request, "item.html", context, f"h5:page:item:{link.token_hash}:{index}:{it.code}"
-        )
+        return _cached_page(request, "item.html", context, key)
     return _page(request, "item.html", context, status=status)
 
 
