@@ -584,3 +584,26 @@ def test_a_problem_due_in_an_unconfirmed_year_is_a_clear_message_and_saves_nothi
     assert "The working-day calendar for 2027 is not confirmed" in response.content.decode()
     assert not Attempt.objects.exists() and not ProblemCase.objects.exists()
     assert fresh(task).status == TaskStatus.IN_PROGRESS
+
+
+@pytest.mark.parametrize(
+    "name, args, method",
+    [
+        ("work:home", [], "get"),
+        ("work:next", [], "post"),
+        ("work:task", [1], "get"),
+        ("work:attempt", [1], "post"),
+        ("work:recall", [1], "post"),
+        ("work:letter_visit", [1], "post"),
+        ("work:reveal", [1, "mobile"], "post"),
+        ("work:recording", [1], "get"),
+        ("work:problems", [], "get"),
+        ("work:problem", ["PC2026000001"], "get"),
+        ("work:problem", ["PC2026000001"], "post"),
+    ],
+)
+def test_every_page_sends_an_anonymous_visitor_to_the_login(client, task, name, args, method):
+    before = snapshot(task)
+    response = getattr(client, method)(reverse(name, args=args))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    assert snapshot(task) == before
