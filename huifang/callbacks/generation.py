@@ -907,13 +907,15 @@ def _insert(
         return max(cursor.rowcount, 0)
 
 
-def _insert_chunk(src, rule, segment, rows, terms, today, now, id_range, audit: dict) -> int:
+def _insert_chunk(
+    src, rule, segment, rows, terms, today, now, id_range, audit: dict, hash_joins: bool = False
+) -> int:
     """One chunk in its own transaction (or, inside a bulk load, savepoint), with its TASK_CREATED
-    audit event."""
+    audit event. ``hash_joins``: see ``_stale_statistics``."""
     own_transaction = not connection.in_atomic_block  # SET LOCAL would outlive a savepoint
     with transaction.atomic():
         if _pg() and own_transaction:
-            _sweep_session_settings()
+            _sweep_session_settings(hash_joins)
         done = _insert(src, rule, segment, rows, terms, today, now, id_range)
         if _pg() and own_transaction and done:
             # The foreign keys are deferred: check them now, all at once (much faster than row by
@@ -930,18 +932,34 @@ def _insert_chunk(src, rule, segment, rows, terms, today, now, id_range, audit: 
     return done
 
 
-def _sweep_session_settings() -> None:
+def _sweep_session_settings(hash_joins: bool) -> None:
     """PostgreSQL, for the sweep's own transaction only (SET LOCAL): memory for the anti-joins and
-    hashes; hash joins, not nested loops — an insert is planned on the statistics taken before it,
-    which on a backfill say the task table is empty, and a nested-loop anti-join would then re-read
-    every task the statement has inserted so far for each new one (quadratic: this, not the
-    indexes, was most of the first sweep's time); and no wait for the WAL flush at commit — a crash
-    can lose the last commits, which the next sweep recreates (every insert is idempotent, and its
-    audit event is in the same transaction, so nothing is half there)."""
+    hashes; no wait for the WAL flush at commit — a crash can lose the last commits, which the next
+    sweep recreates (every insert is idempotent, and its audit event is in the same transaction, so
+    nothing is half there); and, with ``hash_joins``, no nested loops (``_stale_statistics``)."""
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL work_mem = '64MB'")
-        cursor.execute("SET LOCAL enable_nestloop = off")
         cursor.execute("SET LOCAL synchronous_commit = off")
+        if hash_joins:
+            cursor.execute("SET LOCAL enable_nestloop = off")
+
+
+def _stale_statistics(count: int) -> bool:
+    """PostgreSQL: whether an insert of ``count`` tasks is more than the task table's statistics
+    know of (a backfill: the table is empty or small for what is coming). An insert is planned on
+    the statistics taken before it; a table that looks empty makes a nested-loop anti-join over a
+    sequential scan look free, and that loop re-reads every task the statement has inserted so far,
+    for each new one — quadratic (this, not the indexes, was most of the first sweep's time). Such
+    inserts are planned with hash joins, which read each table once; a large, analyzed table keeps
+    the planner's choice (index probes of ``cbtask_policy_kind_idx``, not a scan of every task)."""
+    if not _pg():
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [CallbackTask._meta.db_table]
+        )
+        (estimate,) = cursor.fetchone()
+    return count > max(float(estimate or 0), 0.0)
 
 
 @contextmanager
@@ -956,8 +974,9 @@ def _bulk_load():
     at night, and the hook and claims wait for it. The table is analyzed at the end."""
     table = _t(CallbackTask)
     with transaction.atomic():
-        _sweep_session_settings()
+        _sweep_session_settings(hash_joins=True)  # one statement over the whole book
         with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no trigger event may be pending
             cursor.execute(
                 "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
                 "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname",
@@ -1095,10 +1114,19 @@ def callback_tasks_generate(
                 "keys": len(keys) if keys is not None else None,
             }
 
+            hash_joins = _stale_statistics(count)
+
             def chunk(
-                id_range, src=src, rule=rule, segment=(start, end), rows=rows, terms=terms, audit=audit
+                id_range,
+                src=src,
+                rule=rule,
+                segment=(start, end),
+                rows=rows,
+                terms=terms,
+                audit=audit,
+                hash_joins=hash_joins,
             ):
-                return _insert_chunk(src, rule, segment, rows, terms, today, now, id_range, audit)
+                return _insert_chunk(src, rule, segment, rows, terms, today, now, id_range, audit, hash_joins)
 
             with _bulk_load() if bulk else nullcontext():
                 created = sum(_run_chunks(chunk, ranges))

@@ -68,3 +68,11 @@ def test_a_row_without_its_policy_fails_the_whole_bulk_load(eight_policies, monk
         callback_tasks_generate(TaskKind.NEW_POLICY)
     assert CallbackTask.objects.count() == 0 and created_events() == []
     assert foreign_keys() == keys
+
+
+def test_inserts_larger_than_the_statistics_know_are_planned_with_hash_joins(eight_policies):
+    assert generation._stale_statistics(1)  # an empty task table: any insert is more than it knows
+    assert callback_tasks_generate(TaskKind.NEW_POLICY).created == 8
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE callbacks_callbacktask")
+    assert not generation._stale_statistics(5) and generation._stale_statistics(9)
