@@ -56,8 +56,9 @@ done = function(summary, latency, requests)
   io.write(string.format("DURATION_US=%d\\n", summary.duration))
 end
 """
-MARK_START = "<!-- h5_load:start -->"
-MARK_END = "<!-- h5_load:end -->"
+# One table per database between its markers in BENCHMARKS.md ("sqlite" or "postgresql").
+MARK_START = "<!-- h5_load:{db}:start -->"
+MARK_END = "<!-- h5_load:{db}:end -->"
 
 
 def _free_port() -> int:
@@ -297,16 +298,28 @@ def _psql(url: str, sql: str) -> None:
         conn.execute(sql)
 
 
+def _command(args) -> str:
+    parts = [".venv/bin/python -m bench.h5_load"]
+    if args.database_url:
+        parts.append("--database-url " + re.sub(r"//[^@/]*@", "//…@", args.database_url))
+    if args.workers:
+        parts.append(f"--workers {args.workers}")
+    if args.duration != 15 or args.connections != 16:
+        parts.append(f"--duration {args.duration} --connections {args.connections}")
+    return " ".join(parts)
+
+
 def _section(outcome: dict, args) -> str:
     results = outcome["results"]
     base = results["static file (baseline)"]
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    db = outcome["database"].lower()
     lines = [
-        MARK_START,
+        MARK_START.format(db=db),
         f"Measured {now} on {_machine()}; {outcome['database']}; server: `huifang serve --task-workers 0 "
         f"--no-scheduler` ({outcome['serve_line'].split('(', 1)[-1].rstrip(')').split(';')[0] or 'defaults'}); "
         f"load: `wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s --latency` on loopback after a "
-        "3 s warm-up. Command: `python -m bench.h5_load`. Machine load average (1 min) before/after: "
+        f"3 s warm-up. Command: `{_command(args)}`. Machine load average (1 min) before/after: "
         f"{outcome['load'][0]:.1f} / {outcome['load'][1]:.1f} (other work on the machine shares the 2 CPUs).",
         "",
         "| URL | requests/s | p50 ms | p95 ms | p99 ms | vs static | server CPU ms/request | non-2xx | "
@@ -320,16 +333,17 @@ def _section(outcome: dict, args) -> str:
             f"| {label} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | "
             f"{ratio:.2f} | {r['cpu_ms']:.2f} | {r['non2xx']} | {ok if label != 'static file (baseline)' else '—'} |"
         )
-    lines.append(MARK_END)
+    lines.append(MARK_END.format(db=db))
     return "\n".join(lines)
 
 
-def _write(section: str) -> None:
+def _write(section: str, db: str) -> None:
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text(encoding="utf-8")
-    if MARK_START in text and MARK_END in text:
-        start = text.index(MARK_START)
-        end = text.index(MARK_END) + len(MARK_END)
+    mark_start, mark_end = MARK_START.format(db=db), MARK_END.format(db=db)
+    if mark_start in text and mark_end in text:
+        start = text.index(mark_start)
+        end = text.index(mark_end) + len(mark_end)
         text = text[:start] + section + text[end:]
         path.write_text(text, encoding="utf-8")
         print("BENCHMARKS.md updated")
@@ -353,7 +367,7 @@ def main(argv=None) -> int:
     section = _section(outcome, args)
     print(section)
     if not args.no_write:
-        _write(section)
+        _write(section, outcome["database"].lower())
     return 0
 
 
