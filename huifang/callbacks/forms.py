@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from huifang.callbacks.channels import SHANGHAI
-from huifang.callbacks.models import Attempt, ProblemCase
+from huifang.callbacks.models import Attempt, Channel, ProblemCase
 
 D = Attempt.Disposition
 # What an agent can record on the workbench (an e-callback stop is the customer's, EC-02).
@@ -27,6 +27,7 @@ AGENT_DISPOSITIONS = [
 ANSWER_CHOICES = [("yes", _("Yes")), ("no", _("No")), ("unsure", _("Not sure"))]
 
 RECORDING_EXTENSIONS = (".mp3", ".wav", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".amr", ".webm", ".flac")
+RECEIPT_EXTENSIONS = (".pdf", ".jpg", ".jpeg", ".png", ".tif", ".tiff")
 RECORDING_MAX_BYTES = 100 * 1024 * 1024
 LOCAL_INPUT_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
 
@@ -91,8 +92,13 @@ class AttemptForm(forms.Form):
     )
     started_at = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args, items=(), **kwargs):
+    def __init__(self, *args, items=(), channel: str = "phone", **kwargs):
         super().__init__(*args, **kwargs)
+        # A letter or visit carries the policyholder's signed receipt instead of a recording (EC-05).
+        self.receipt = channel in (Channel.LETTER, Channel.VISIT)
+        if self.receipt:
+            self.fields["recording"].label = _("Signed receipt (PDF or image)")
+            self.fields["recording"].widget.attrs["accept"] = ",".join(RECEIPT_EXTENSIONS)
         self.items = [item for item in items if item.visible]
         for item in self.items:
             self.fields[f"answer_{item.code}"] = forms.ChoiceField(
@@ -111,14 +117,24 @@ class AttemptForm(forms.Form):
             return None
         ext = os.path.splitext(upload.name or "")[1].lower()
         content_type = (getattr(upload, "content_type", "") or "").lower()
-        if ext not in RECORDING_EXTENSIONS and not content_type.startswith("audio/"):
+        if self.receipt:
+            if ext not in RECEIPT_EXTENSIONS:
+                raise forms.ValidationError(
+                    _("The signed receipt must be a PDF or an image (%(exts)s)."),
+                    params={"exts": ", ".join(RECEIPT_EXTENSIONS)},
+                )
+        elif ext not in RECORDING_EXTENSIONS and not content_type.startswith("audio/"):
             raise forms.ValidationError(
                 _("The recording must be an audio file (%(exts)s)."),
                 params={"exts": ", ".join(RECORDING_EXTENSIONS)},
             )
-        if content_type and not (
-            content_type.startswith("audio/")
-            or content_type in ("application/octet-stream", "video/webm", "video/ogg")
+        if (
+            not self.receipt
+            and content_type
+            and not (
+                content_type.startswith("audio/")
+                or content_type in ("application/octet-stream", "video/webm", "video/ogg")
+            )
         ):
             raise forms.ValidationError(
                 _("The recording must be an audio file, not %(type)s."), params={"type": content_type}

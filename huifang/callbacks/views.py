@@ -108,7 +108,9 @@ def _task_context(request, access, *, form=None, recall_form=None, letter_form=N
     visible = [item for item in items if item.visible]
     texts = {item.code: item for item in items}
     if form is None and access.can_work:
-        form = AttemptForm(items=items, initial={"started_at": timezone.now().isoformat()})
+        form = AttemptForm(
+            items=items, channel=sel.attempt_channel(task), initial={"started_at": timezone.now().isoformat()}
+        )
     context = {
         "task": task,
         "access": access,
@@ -189,7 +191,7 @@ def task_attempt(request, pk):
         raise PermissionDenied
     task = access.task
     _script, items = sel.task_script(task)
-    form = AttemptForm(request.POST, request.FILES, items=items)
+    form = AttemptForm(request.POST, request.FILES, items=items, channel=sel.attempt_channel(task))
     errors: list[str] = []
     if form.is_valid():
         data = form.cleaned_data

@@ -607,3 +607,44 @@ def test_every_page_sends_an_anonymous_visitor_to_the_login(client, task, name, 
     response = getattr(client, method)(reverse(name, args=args))
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
     assert snapshot(task) == before
+
+
+@pytest.fixture
+def visit_task(users, task):
+    from huifang.callbacks.channels import letter_visit_approve, letter_visit_request
+
+    CallbackTask.objects.filter(pk=task.pk).update(phone_attempts=3)
+    letter_visit_request(fresh(task), "visit", users["agent"])
+    return letter_visit_approve(fresh(task), users["supervisor"])
+
+
+def test_an_approved_visit_is_saved_with_the_signed_receipt(client, users, visit_task):
+    page = login(client, users["agent"]).get(
+        reverse("work:task", args=[visit_task.pk]), HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert "Signed receipt (PDF or image)" in page.content.decode()
+    receipt = SimpleUploadedFile("receipt.pdf", b"%PDF-1.4 signed", content_type="application/pdf")
+    response = client.post(
+        reverse("work:attempt", args=[visit_task.pk]), attempt_data(visit_task, recording=receipt)
+    )
+    assert response.status_code == 302
+    attempt = Attempt.objects.get(task=visit_task)
+    assert (
+        attempt.channel == "visit"
+        and attempt.recording_sha256 == hashlib.sha256(b"%PDF-1.4 signed").hexdigest()
+    )
+    assert fresh(visit_task).status == TaskStatus.SUCCESS
+
+
+def test_a_visit_without_a_receipt_or_with_audio_is_refused(client, users, visit_task):
+    login(client, users["agent"])
+    url = reverse("work:attempt", args=[visit_task.pk])
+    response = client.post(url, attempt_data(visit_task), HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 400 and "signed receipt" in response.content.decode()
+    audio = SimpleUploadedFile("call.wav", AUDIO, content_type="audio/wav")
+    response = client.post(url, attempt_data(visit_task, recording=audio), HTTP_ACCEPT_LANGUAGE="en")
+    assert (
+        response.status_code == 400
+        and "The signed receipt must be a PDF or an image" in response.content.decode()
+    )
+    assert not Attempt.objects.exists()
