@@ -94,6 +94,7 @@ WORKSPACES = (
     ("records:search", Cap.VIEW_RECORDS, _("Customers and policies")),
     ("imports:list", Cap.IMPORT_RECORDS, _("Imports from the core system")),
     ("setup:home", Cap.ADMINISTER, _("Rule packs, callback scripts and the working-day calendar")),
+    ("setup:home", Cap.VERIFY_AUDIT, _("Rule packs, callback scripts and the working-day calendar")),
     (
         "admin:audit_auditevent_changelist",
         Cap.VERIFY_AUDIT,

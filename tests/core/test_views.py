@@ -476,9 +476,17 @@ def test_catalogue_is_complete_and_compiled(tmp_path):
 @pytest.mark.parametrize(
     ("role", "present", "absent"),
     [
-        ("agent", ["records:search"], ["admin:index", "imports:list", "admin:audit_auditevent_changelist"]),
-        ("auditor", ["admin:audit_auditevent_changelist", "records:search"], ["admin:index", "imports:list"]),
-        ("admin", ["admin:index", "records:search", "imports:list"], []),
+        (
+            "agent",
+            ["records:search", "work:home"],
+            ["admin:index", "imports:list", "setup:home", "board:home"],
+        ),
+        (
+            "auditor",
+            ["admin:audit_auditevent_changelist", "records:search", "setup:home"],
+            ["admin:index", "imports:list"],
+        ),
+        ("admin", ["admin:index", "records:search", "imports:list", "setup:home"], []),
         ("norole", [], ["records:search", "admin:index"]),
     ],
 )
