@@ -15,7 +15,7 @@ holds exactly the tasks its figure counts.
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncMonth, TruncWeek
 from django.utils import timezone
 
@@ -24,7 +24,6 @@ from huifang.callbacks.models import (
     OPEN_STATUSES,
     Attempt,
     CallbackTask,
-    Channel,
     ProblemCase,
     TaskKind,
     TaskStatus,
@@ -284,10 +283,10 @@ def board_problems_near(units, f, today: date) -> tuple[int, list[ProblemCase], 
 
 def board_trend(units, f: KpiFilters, granularity: str = "week") -> list[dict]:
     """KP-01 success rate, success inside the cooling-off period and the KP-03 letter/visit share
-    per week or month of due date over the period (two grouped queries), with the definitions of
-    huifang.reports.kpis."""
+    per week or month of due date over the period: one grouped scan of the period's tasks, with the
+    definitions of huifang.reports.kpis (the deciding attempt's channel is kept on the task row)."""
     trunc = TruncMonth if granularity == "month" else TruncWeek
-    tasks = (
+    rows = (
         _period(_filtered(CallbackTask.objects.all(), units, f), f)
         .annotate(bucket=trunc("due_date"))
         .values("bucket")
@@ -299,43 +298,20 @@ def board_trend(units, f: KpiFilters, granularity: str = "week") -> list[dict]:
                 "id", filter=Q(status__in=(TaskStatus.REFUSED, TaskStatus.CANCELLED_BEFORE_CALLBACK))
             ),
             called_back=Count("id", filter=Q(status__in=CALLED_BACK)),
+            letter_visit=Count("id", filter=Q(status__in=CALLED_BACK, last_attempt_channel__in=LETTER_VISIT)),
         )
         .order_by("bucket")
     )
-    later = Attempt.objects.filter(task_id=OuterRef("task_id"), submitted_at__isnull=False).filter(
-        Q(started_at__gt=OuterRef("started_at")) | Q(started_at=OuterRef("started_at"), id__gt=OuterRef("id"))
-    )
-    letters = (
-        _period(
-            _filtered(
-                Attempt.objects.filter(
-                    task__status__in=CALLED_BACK, channel__in=LETTER_VISIT, submitted_at__isnull=False
-                ),
-                units,
-                f,
-                "task__",
-            ),
-            f,
-            "task__",
-        )
-        .filter(~Exists(later))
-        .annotate(bucket=trunc("task__due_date"))
-        .values("bucket")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    letter_by_bucket = {_as_date(row["bucket"]): row["n"] for row in letters}
     out = []
-    for row in tasks:
-        bucket = _as_date(row["bucket"])
+    for row in rows:
         denominator = row["due"] - row["excluded"]  # RULES.md KP-01
         out.append(
             {
-                "bucket": bucket.isoformat(),
+                "bucket": _as_date(row["bucket"]).isoformat(),
                 "due": row["due"],
                 "success_rate": _pct(row["success"], denominator),
                 "cooling_off": _pct(row["cooling"], denominator),
-                "letter_visit_share": _pct(letter_by_bucket.get(bucket, 0), row["called_back"]),
+                "letter_visit_share": _pct(row["letter_visit"], row["called_back"]),  # RULES.md KP-03
             }
         )
     return out
@@ -412,14 +388,7 @@ def board_task_list(
         elif figure == "denominator":  # RULES.md KP-01: due − refused − cancelled before the callback
             qs = qs.exclude(status__in=(s.REFUSED, s.CANCELLED_BEFORE_CALLBACK))
         elif figure == "letter_visit":  # RULES.md KP-03: the deciding (last) attempt was a letter/visit
-            last = Attempt.objects.filter(task_id=OuterRef("pk"), submitted_at__isnull=False).order_by(
-                "-started_at", "-id"
-            )
-            qs = (
-                qs.filter(status__in=CALLED_BACK)
-                .alias(last_channel=last.values("channel")[:1])
-                .filter(last_channel__in=[Channel.LETTER, Channel.VISIT])
-            )
+            qs = qs.filter(status__in=CALLED_BACK, last_attempt_channel__in=LETTER_VISIT)
     elif figure in ("overdue", "today", "next_days"):
         horizon = _horizon(today, BACKLOG_WORKING_DAYS)
         qs = base.filter(status__in=OPEN_STATUSES)
