@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 
 from huifang.callbacks.assignment import agent_may_work_task, callback_tasks_workable
-from huifang.callbacks.channels import SHANGHAI, customer_window, phone_attempts_max
+from huifang.callbacks.channels import SHANGHAI, customer_window, phone_attempts_max, user_in_work_scope
 from huifang.callbacks.explain import task_explain
 from huifang.callbacks.models import OPEN_STATUSES, Attempt, CallbackTask, Channel, ProblemCase
 from huifang.callbacks.scripts import RenderedItem, script_for_task, script_render
@@ -133,10 +133,12 @@ def task_access(user, pk: int) -> TaskAccess:
     mine = task.assignee_id == user.pk
     if not supervises and not (mine or task.assignee_id is None):
         raise Http404  # another agent's task: the same answer as a missing one
-    workable = works and agent_may_work_task(user, task) is None
-    if works and not supervises and not workable:
-        raise Http404  # outside the agent's work scope (e.g. a pool they lack)
-    can_work = workable and mine and task.status in OPEN_STATUSES
+    if works and not supervises and not mine and agent_may_work_task(user, task) is not None:
+        raise Http404  # a queued task outside the agent's pools or work scope
+    # Working needs what the engine checks (callback_user_check): the capability, the task in the
+    # user's own org subtree, not their sale. Pools route the queue; a task given to the agent is
+    # theirs to work.
+    can_work = works and mine and task.status in OPEN_STATUSES and user_in_work_scope(user, task.org_unit)
     why = ""
     if not can_work:
         if task.status not in OPEN_STATUSES:

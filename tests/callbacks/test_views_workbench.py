@@ -648,3 +648,12 @@ def test_a_visit_without_a_receipt_or_with_audio_is_refused(client, users, visit
         and "The signed receipt must be a PDF or an image" in response.content.decode()
     )
     assert not Attempt.objects.exists()
+
+
+def test_pools_route_the_queue_but_a_task_given_to_the_agent_is_theirs(client, users, products):
+    queued = task_make(policy_make(1), pool="bank")
+    given = task_make(policy_make(2), pool="bank", assignee=users["agent"], status=TaskStatus.PENDING)
+    login(client, users["agent"])
+    assert client.get(reverse("work:task", args=[queued.pk])).status_code == 404
+    response = client.get(reverse("work:task", args=[given.pk]))
+    assert response.status_code == 200 and response.context["access"].can_work is True
