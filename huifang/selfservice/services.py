@@ -875,6 +875,16 @@ def ecallback_switch(
 # ---- timing (EC-05) -----------------------------------------------------------------------------------
 
 
+def ecallback_expire(link: ECallbackLink, now: datetime | None = None) -> ECallbackLink:
+    """End ``link`` if it is past its end (it stops working; its evidence is sealed)."""
+    now = now or timezone.now()
+    if link.status == LinkStatus.ACTIVE and now >= link.expires_at:
+        with transaction.atomic():
+            link = _lock(link)
+            _expire_if_due(link, now)
+    return link
+
+
 def ecallback_expire_due(now: datetime | None = None) -> int:
     """End every active link past its end (the EC-05 fallback point): it stops working and its
     evidence is sealed. ``channel_fallback_sweep`` moves the task to phone."""

@@ -32,6 +32,7 @@ from huifang.selfservice.services import (
     ecallback_answer,
     ecallback_code_send,
     ecallback_code_verify,
+    ecallback_expire,
     ecallback_identity,
     ecallback_switch,
     identity_text,
@@ -310,10 +311,7 @@ def end(request, token: str):
     if not _ended(link):
         return _next_page(link, token, verified) or _to("code", token)
     if link.status == LinkStatus.ACTIVE:  # past its end but not yet marked: mark it now
-        from huifang.selfservice.services import ecallback_expire_due
-
-        ecallback_expire_due()
-        link.refresh_from_db()
+        link = ecallback_expire(link)
     policy = link.task.policy
     context = {"link": link, "token": token, "verified": verified, "status": link.status}
     if link.status == LinkStatus.SWITCHED:

@@ -257,3 +257,17 @@ def test_cached_pages_carry_each_visitors_own_csrf_token(started):
     html = client.get(_url("code", token)).content.decode()
     value = html.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
     assert client.post(_url("send", token), {"csrfmiddlewaretoken": value}).status_code == 200
+
+
+def test_an_expired_link_ends_only_itself(make_etask, h5_clock):
+    from datetime import timedelta
+
+    a, url_a = s.ecallback_start(make_etask(1))
+    b, _ = s.ecallback_start(make_etask(2))
+    ECallbackLink.objects.filter(pk__in=[a.pk, b.pk]).update(expires_at=a.created_at + timedelta(minutes=1))
+    h5_clock.shift(timedelta(minutes=2))
+    page = _client().get(_url("end", _token(url_a)))
+    assert page.status_code == 410 and "已过期" in page.content.decode()
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert a.status == LinkStatus.EXPIRED and b.status == LinkStatus.ACTIVE
