@@ -657,3 +657,10 @@ def test_pools_route_the_queue_but_a_task_given_to_the_agent_is_theirs(client, u
     assert client.get(reverse("work:task", args=[queued.pk])).status_code == 404
     response = client.get(reverse("work:task", args=[given.pk]))
     assert response.status_code == 200 and response.context["access"].can_work is True
+
+
+def test_a_recall_scheduled_through_htmx_refreshes_the_page(client, users, task):
+    url = reverse("work:recall", args=[task.pk])
+    response = login(client, users["agent"]).post(url, {"recall_at": "2026-02-11T10:30"}, **HTMX)
+    assert response.status_code == 200 and response["HX-Refresh"] == "true"
+    assert fresh(task).recall_at == local(2026, 2, 11, 10, 30)
