@@ -5,6 +5,7 @@ python -m bench import --rows 1000000    # the policy import benchmark (see benc
 python -m bench profile --rows 50000     # where an import spends its time (cProfile)
 python -m bench gen --rows 1000000       # only write the CSV into bench/data/
 python -m bench sweep                    # the callback sweep benchmark (see bench/callback_sweep.py)
+python -m bench pages --keep             # board and task page server time, 1M policies (bench/pages.py)
 """
 
 import argparse
@@ -61,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
 
     callback_sweep.add_arguments(sweep_p)
 
+    pages_p = sub.add_parser("pages", help="board and task page: server time with 1M policies (PostgreSQL)")
+    from bench import pages
+
+    pages.add_arguments(pages_p)
+
     args = parser.parse_args(argv)
     _setup_path()
     from bench import gen, import_policies
@@ -111,6 +117,20 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{path}: {meta['rows']:,} rows ({meta['bad_rows']:,} deliberately bad), {meta['bytes']:,} bytes"
         )
+    if which in (None, "pages"):
+        if which is None:  # all benchmarks, defaults
+            args = pages_p.parse_args([])
+        if import_policies.is_postgres_url(os.environ.get("DATABASE_URL")):
+            pages.run(
+                policies=args.policies,
+                requests=args.requests,
+                db_name=args.db_name,
+                keep=args.keep,
+                write=not args.no_write,
+                command=command,
+            )
+        else:
+            print("DATABASE_URL does not point at PostgreSQL: skipping the page benchmark.")
     return 0
 
 
