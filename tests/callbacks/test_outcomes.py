@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploadedFile
 from django.db import IntegrityError, transaction
+from django.utils import translation
 
 from huifang.callbacks.models import Attempt, CallbackTask, Channel, ProblemCase, TaskStatus
 from huifang.callbacks.outcomes import Result, add_months, attempt_submit
@@ -18,6 +19,13 @@ from huifang.records.models import Customer
 from tests.callbacks.factories import local, policy_make, salesperson_make, task_make
 
 pytestmark = pytest.mark.usefixtures("clock", "shipped_scripts")
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """The messages are matched as written (their msgids); the zh_Hans catalogue translates them."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
