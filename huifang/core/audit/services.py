@@ -194,8 +194,8 @@ def audit_chain_heads() -> dict[int, tuple[int, str]]:
 
 
 def audit_chains_anchor(*, actor=None, force: bool = False) -> AuditEvent | None:
-    """Seal the head of every chain into one event (``audit.anchored``), or None when nothing but
-    the last anchor was written since it (unless ``force``).
+    """Seal the head of every chain into one event (``audit.anchored``), or None when the trail is
+    empty or nothing but the last anchor was written since it (unless ``force``).
 
     Each chain proves its own events up to its last link; an anchor also proves how long each chain
     was when it was written, so events removed from the end of a chain are found by
@@ -205,6 +205,8 @@ def audit_chains_anchor(*, actor=None, force: bool = False) -> AuditEvent | None
 
     with transaction.atomic():
         heads = audit_chain_heads()
+        if not heads and not force:
+            return None  # an empty trail: nothing to seal
         last = AuditEvent.objects.filter(event_type=ANCHOR_EVENT).order_by("-seq").first()
         if last is not None and not force:
             sealed = _sealed_heads(last)
