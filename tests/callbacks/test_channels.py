@@ -28,6 +28,14 @@ from huifang.records.models import Customer
 from huifang.rules.models import Rule, RulePack
 from tests.callbacks.factories import local, policy_make, salesperson_make, task_make
 
+
+@pytest.fixture(autouse=True)
+def english():
+    """The engine's messages are matched as written (their msgids); the zh_Hans catalogue translates them."""
+    with translation.override("en"):
+        yield
+
+
 NO_ANSWER = Attempt.Disposition.NO_ANSWER
 
 

@@ -5,6 +5,7 @@ from datetime import date
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import translation
 
 from huifang.callbacks.models import Attempt, ProblemCase
 from huifang.callbacks.problems import (
@@ -19,6 +20,14 @@ from huifang.core.calendar.services import CalendarYearUnconfirmed
 from huifang.core.permissions import Role
 from huifang.rules.models import Rule, RulePack
 from tests.callbacks.factories import local, policy_make, salesperson_make, task_make
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """The engine's messages are matched as written (their msgids); the zh_Hans catalogue translates them."""
+    with translation.override("en"):
+        yield
+
 
 R = ProblemCase.Resolution
 
