@@ -5,8 +5,9 @@
     SHA-256 is stored (``token_hash``), so a link can be looked up and revoked but never rebuilt
     from the database. The one-time code is stored as an HMAC too. A link is ``active`` until it
     ends: finished (every item confirmed), problem (a "否"/"有疑问" answer, EC-06), switched to
-    phone (EC-02), expired (EC-05 fallback point), locked (5 wrong codes) or superseded by a
-    newer link. Only ``active`` links work.
+    phone (EC-02), expired (EC-05 fallback point), locked (5 wrong codes), superseded by a
+    newer link, or moved on (the task left the electronic channel or closed without it, e.g. an
+    agent's call). Only ``active`` links work.
 ``ECallbackStep``
     The evidence (EC-03): one row per thing that happened — link sent, code sent, code wrong or
     right, identity confirmed, each item shown and answered with its exact text and SHA-256,
@@ -33,6 +34,7 @@ class LinkStatus(models.TextChoices):
     EXPIRED = "expired", _("Expired")
     LOCKED = "locked", _("Locked after wrong codes")
     SUPERSEDED = "superseded", _("Replaced by a newer link")
+    MOVED_ON = "moved_on", _("Ended: the callback went on by another channel or was closed")
 
 
 class ECallbackLink(models.Model):

@@ -520,12 +520,24 @@ def _expire_if_due(link: ECallbackLink, now: datetime) -> None:
         _end(link, LinkStatus.EXPIRED, "EC-05: link expired at the fallback point", now=now)
 
 
+def _moved_on(link: ECallbackLink) -> bool:
+    # EC-05: the plan only moves forward; once the task is on the phone (an agent called, the
+    # fallback point passed) or closed, the e-callback link has nothing left to do.
+    state = CallbackTask.objects.filter(pk=link.task_id).values_list("status", "channel").first()
+    return state is None or state[0] not in OPEN_STATUSES or state[1] != Channel.ELECTRONIC
+
+
 def _gate(link: ECallbackLink, now: datetime) -> None:
-    """Refuse a step on a link that no longer works; a link past its end is marked expired first
-    (in its own transaction, so the refusal does not undo it)."""
-    if link.status == LinkStatus.ACTIVE and now >= link.expires_at:
+    """Refuse a step on a link that no longer works. A link past its end is marked expired, and
+    a link whose task has moved on is ended, first (in their own transaction, so the refusal does
+    not undo it)."""
+    if link.status == LinkStatus.ACTIVE and (now >= link.expires_at or _moved_on(link)):
         with transaction.atomic():
-            _expire_if_due(_lock(link), now)
+            locked = _lock(link)
+            _expire_if_due(locked, now)
+            if locked.status == LinkStatus.ACTIVE and _moved_on(locked):
+                _end(locked, LinkStatus.MOVED_ON, "EC-05: the task left the electronic channel", now=now)
+        link.status = locked.status
     link_usable(link, now)
 
 

@@ -362,3 +362,16 @@ def test_start_due_sends_no_texts_at_night(make_etask, h5_clock):
     h5_clock.move_to(timezone.make_aware(timezone.datetime(2026, 3, 4, 22, 0)), tick=False)
     assert s.ecallback_start_due() == 0
     assert not ECallbackLink.objects.exists()
+
+
+def test_link_stops_when_the_task_moves_on(etask):
+    from huifang.callbacks.channels import channel_to_phone
+
+    link, _ = s.ecallback_start(etask)
+    channel_to_phone(etask, reason="EC-05: an agent called")
+    with pytest.raises(s.ECallbackRefused) as exc:
+        s.ecallback_code_send(link, META)
+    assert exc.value.status == 410
+    link.refresh_from_db()
+    assert link.status == LinkStatus.MOVED_ON and EvidenceBundle.objects.filter(link=link).exists()
+    assert not Message.objects.filter(kind="ecallback_code").exists()

@@ -104,7 +104,7 @@ def test_no_answer_page_shows_the_problem_case(started, etask):
     "mangle",
     [
         lambda t: t[:-1] + ("a" if t[-1] != "a" else "b"),
-        lambda t: "A" + t[1:],
+        lambda t: ("B" if t[0] == "A" else "A") + t[1:],
         lambda t: t.split(":")[0],
         lambda t: "1",
     ],
