@@ -270,13 +270,20 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _time_requests(client, url: str, requests: int, warmup: int = 5) -> dict:
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     for _ in range(warmup):
         response = client.get(url)
         if response.status_code != 200:
             raise RuntimeError(f"{url} answered {response.status_code}")
-    with CaptureQueriesContext(connection) as queries:
+    executed = []
+
+    def count(execute, sql, params, many, context):
+        executed.append(sql)
+        return execute(sql, params, many, context)
+
+    # Counted on the connection wrapper: the test client closes the database connection after
+    # each request (as a server does without persistent connections).
+    with connection.execute_wrapper(count):
         client.get(url)
     times = []
     for _ in range(requests):
@@ -291,8 +298,39 @@ def _time_requests(client, url: str, requests: int, warmup: int = 5) -> dict:
         "p50_ms": statistics.median(times),
         "p95_ms": _percentile(times, 0.95),
         "max_ms": max(times),
-        "queries": len(queries.captured_queries),
+        "queries": len(executed),
     }
+
+
+def _board_parts(viewer, today, repeat: int = 5) -> dict:
+    """Where the board's time goes: each card's reads on their own (median of ``repeat`` runs, ms)."""
+    from huifang.reports import selectors_board as sel
+    from huifang.reports.forms import BoardFilterForm
+    from huifang.reports.kpis import kpi_callbacks
+
+    form = BoardFilterForm({}, viewer=viewer, today=today)
+    form.is_valid()
+    f = form.filters()
+    units = sel.board_units(viewer, None)
+    parts = {
+        "KPI tiles (kpi_callbacks)": lambda: kpi_callbacks(viewer, f, today=today),
+        "trend": lambda: sel.board_trend(units, f, "week"),
+        "backlog": lambda: sel.board_backlog(units, f, today),
+        "agents": lambda: sel.board_agents(units, f, today),
+        "cooling-off risks": lambda: sel.board_at_risk(units, f, today),
+        "letter/visit approvals": lambda: sel.board_awaiting_approval(units, f),
+        "stale recalls": lambda: sel.board_stale_recalls(units, f),
+        "problem cases near deadline": lambda: sel.board_problems_near(units, f, today),
+    }
+    out = {}
+    for name, read in parts.items():
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            read()
+            times.append((time.perf_counter() - started) * 1000)
+        out[name] = statistics.median(times)
+    return out
 
 
 def child_measure(requests: int) -> dict:
@@ -350,6 +388,7 @@ def child_measure(requests: int) -> dict:
         row = _time_requests(client, url, requests)
         row["page"] = label
         results["pages"].append(row)
+    results["board_parts"] = _board_parts(who["supervisor"], today)
     results["postgresql_settings"] = {
         name: connection.cursor().execute(f"SHOW {name}").fetchone()[0]  # noqa: S608
         for name in ("shared_buffers", "work_mem", "max_parallel_workers_per_gather")
@@ -456,6 +495,14 @@ def report_markdown(r: dict) -> str:
             f"| {row['page']} | {row['requests']} | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} | "
             f"{row['max_ms']:.1f} | {ratio} | {row['queries']} | {target} |"
         )
+    parts = measure.get("board_parts")
+    if parts:
+        lines += [
+            "",
+            "Where the province supervisor's board spends its time (each card's reads alone, median of 5, ms): "
+            + ", ".join(f"{name} {ms:.0f}" for name, ms in parts.items())
+            + ".",
+        ]
     if measure.get("task_page_missing"):
         lines += ["", "The task page (`work:task`) was not in the code measured."]
     return "\n".join(lines)
