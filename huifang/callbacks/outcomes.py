@@ -383,12 +383,18 @@ def _submit_locked(
     )
     if recording is not None:
         attempt.recording_sha256 = _recording_store(attempt, recording)
-    attempt.save()
-    if channel == Channel.PHONE and task.channel == Channel.ELECTRONIC:
-        # The plan only moves forward: once someone calls, the task is on the phone (EC-05).
-        task = channel_to_phone(task, actor=agent, reason="EC-05: phone call made", now=now)
-
-    outcome = _apply(task, attempt, agent=agent, visible=visible, reached=reached, recall_at=recall_at)
+    try:
+        attempt.save()
+        if channel == Channel.PHONE and task.channel == Channel.ELECTRONIC:
+            # The plan only moves forward: once someone calls, the task is on the phone (EC-05).
+            task = channel_to_phone(task, actor=agent, reason="EC-05: phone call made", now=now)
+        outcome = _apply(task, attempt, agent=agent, visible=visible, reached=reached, recall_at=recall_at)
+    except BaseException:
+        # Refused after the file was stored (e.g. the problem case would fall due in an
+        # unconfirmed calendar year): the transaction rolls back, so must the stored file.
+        if attempt.recording:
+            attempt.recording.storage.delete(attempt.recording.name)
+        raise
     audit_record(
         events.ATTEMPT_SUBMITTED,
         actor=agent,

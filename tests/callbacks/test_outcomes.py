@@ -294,6 +294,21 @@ def test_the_recording_is_stored_with_its_sha256(task, users, settings, tmp_path
         assert fh.read() == content
 
 
+def test_a_refused_attempt_leaves_no_stored_recording(task, users, settings, tmp_path, monkeypatch):
+    settings.MEDIA_ROOT = tmp_path
+    from huifang.callbacks import outcomes
+
+    def refuse(*args, **kwargs):
+        raise ValidationError("refused after the file was stored")
+
+    monkeypatch.setattr(outcomes, "_apply", refuse)
+    upload = SimpleUploadedFile("call.wav", b"RIFF" + bytes(512), content_type="audio/wav")
+    with pytest.raises(ValidationError):
+        submit(task, users["agent"], recording=upload)
+    assert Attempt.objects.count() == 0
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
 def test_a_large_upload_is_hashed_while_streamed_not_moved(task, users, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     content = bytes(range(256)) * 20000  # 5 MB: Django keeps such uploads in a temporary file
