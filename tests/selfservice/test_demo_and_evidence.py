@@ -40,3 +40,16 @@ def test_evidence_partial_without_links(etask):
     with translation.override("zh-hans"):
         html = render_to_string("selfservice/_task_evidence.html", {"task": etask})
     assert "尚未发送" in html
+
+
+def test_the_task_page_shows_the_sealed_evidence_to_staff(etask, client, users):
+    link, _url = s.ecallback_start(etask)
+    s.ecallback_code_send(link, META)
+    s.ecallback_switch(link, "morning", META)
+    bundle = ECallbackLink.objects.get(pk=link.pk).bundle
+    client.force_login(users["supervisor"])  # reads tasks in the GD subtree
+    response = client.get(f"/work/tasks/{etask.pk}/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="ecallback-evidence"' in html and bundle.sha256 in html and "UA-test" in html
+    assert "13812341234" not in html
