@@ -117,7 +117,9 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'huifang.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Persistent connections (one per thread): opening a SQLite connection re-reads the whole
+    # schema on its first statement, which cost more than a customer's e-callback page.
+    DATABASES["default"]["CONN_MAX_AGE"] = 600
     DATABASES["default"]["OPTIONS"] = {
         # Writers take the lock at BEGIN, so two writers never deadlock on lock upgrade.
         "transaction_mode": "IMMEDIATE",
