@@ -143,7 +143,9 @@ class Command(BaseCommand):
     @staticmethod
     def _default_web_workers() -> int:
         if connection.vendor == "sqlite":
-            return 1  # one writer at a time anyway; threads serve the concurrency
+            # WAL lets processes read at once (writers queue on SQLite's lock, busy_timeout 30 s);
+            # a process per CPU, because threads share one interpreter lock.
+            return max(1, min(os.cpu_count() or 1, 4))
         return min(2 * (os.cpu_count() or 1) + 1, 8)
 
     @staticmethod
