@@ -34,6 +34,7 @@ import platform
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -245,29 +246,46 @@ def run(args) -> dict:
         load_before = os.getloadavg()[0]
         lua = var_dir / "p95.lua"
         lua.write_text(LUA)
-        results = {}
-        for label, path, headers in (
+        targets = [
             ("static file (baseline)", urls["static"], ()),
             ("code-entry page", urls["code_page"], ()),
             ("item page", urls["item_page"], (f"Cookie: {urls['cookie']}",)),
-        ):
-            common = {
-                "connections": args.connections,
-                "threads": args.wrk_threads,
-                "headers": headers,
-                "lua": lua,
+        ]
+        common = {"connections": args.connections, "threads": args.wrk_threads, "lua": lua}
+        for _label, path, headers in targets:
+            _wrk(base + path, duration=3, headers=headers, **common)  # warm-up
+        # Interleaved rounds, the order rotated each round: a shared virtual machine's CPU comes
+        # and goes (sustained load is throttled after a while), so the URLs measured one after the
+        # other would each get a different machine. Each URL gets the same slices of the run.
+        rounds = max(1, args.rounds)
+        slice_s = max(3, round(args.duration / rounds))
+        runs: dict[str, list[dict]] = {label: [] for label, _p, _h in targets}
+        for i in range(rounds):
+            for label, path, headers in targets[i % len(targets) :] + targets[: i % len(targets)]:
+                cpu_before = _tree_cpu_seconds(server.pid)
+                r = _wrk(base + path, duration=slice_s, headers=headers, **common)
+                r["cpu_s"] = _tree_cpu_seconds(server.pid) - cpu_before
+                runs[label].append(r)
+        results = {}
+        for label, parts in runs.items():
+            requests = sum(r["requests"] for r in parts)
+            r = {
+                "rps": requests / (slice_s * len(parts)),
+                # Percentiles of the rounds cannot be merged exactly: the median round's.
+                **{k: statistics.median(x[k] for x in parts) for k in ("p50_ms", "p95_ms", "p99_ms")},
+                "requests": requests,
+                "non2xx": sum(x["non2xx"] for x in parts),
+                "errors": sum(x["errors"] for x in parts),
+                # Server CPU per request: what the page costs whatever else runs on the machine.
+                "cpu_ms": 1000 * sum(x["cpu_s"] for x in parts) / requests if requests else 0.0,
             }
-            _wrk(base + path, duration=3, **common)  # warm-up
-            cpu_before = _tree_cpu_seconds(server.pid)
-            results[label] = _wrk(base + path, duration=args.duration, **common)
-            r = results[label]
-            # Server CPU per request: what the page costs whatever else runs on the machine.
-            cpu = _tree_cpu_seconds(server.pid) - cpu_before
-            r["cpu_ms"] = 1000 * cpu / r["requests"] if r["requests"] else 0.0
+            results[label] = r
             print(
                 f"{label:24s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  "
                 f"p99 {r['p99_ms']:6.1f} ms  server CPU {r['cpu_ms']:.2f} ms/request  "
-                f"non-2xx {r['non2xx']}  errors {r['errors']}",
+                f"non-2xx {r['non2xx']}  errors {r['errors']}  (rounds: "
+                + ", ".join(f"{x['rps']:.0f}/s p95 {x['p95_ms']:.1f}" for x in parts)
+                + ")",
                 flush=True,
             )
         return {
@@ -306,6 +324,8 @@ def _command(args) -> str:
         parts.append(f"--workers {args.workers}")
     if args.duration != 15 or args.connections != 16:
         parts.append(f"--duration {args.duration} --connections {args.connections}")
+    if args.rounds != 3:
+        parts.append(f"--rounds {args.rounds}")
     return " ".join(parts)
 
 
@@ -318,8 +338,8 @@ def _section(outcome: dict, args) -> str:
         MARK_START.format(db=db),
         f"Measured {now} on {_machine()}; {outcome['database']}; server: `huifang serve --task-workers 0 "
         f"--no-scheduler` ({outcome['serve_line'].split('(', 1)[-1].rstrip(')').split(';')[0] or 'defaults'}); "
-        f"load: `wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s --latency` on loopback after a "
-        f"3 s warm-up. Command: `{_command(args)}`. Machine load average (1 min) before/after: "
+        f"load: `wrk -t{args.wrk_threads} -c{args.connections} --latency` on loopback, {args.duration} s per URL in "
+        f"{args.rounds} interleaved rounds (order rotated; p50/p95/p99 of the median round) after a 3 s warm-up. Command: `{_command(args)}`. Machine load average (1 min) before/after: "
         f"{outcome['load'][0]:.1f} / {outcome['load'][1]:.1f} (other work on the machine shares the 2 CPUs).",
         "",
         "| URL | requests/s | p50 ms | p95 ms | p99 ms | vs static | server CPU ms/request | non-2xx | "
@@ -353,7 +373,8 @@ def _write(section: str, db: str) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.h5_load", description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--duration", type=int, default=15, help="seconds per URL, split over the rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (order rotated each round)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=None)
