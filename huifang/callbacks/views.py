@@ -318,7 +318,11 @@ def task_reveal(request, pk, field):
         pii.error = " ".join(str(m) for m in form.errors.get("reason", []))
         pii.reason = request.POST.get("reason", "")[:REASON_MAX_LENGTH]
     if _is_htmx(request):
-        return render(request, "work/_pii_field.html", {"pii": pii, "task": access.task, "can_reveal": True})
+        return render(
+            request,
+            "records/_pii_field.html",
+            {"pii": pii, "can_reveal": True, "reveal_view": "work:reveal", "reveal_key": access.task.pk},
+        )
     context = _task_context(request, access)
     context["pii_fields"] = [pii if p.name == field else p for p in context["pii_fields"]]
     return render(request, "work/task.html", context, status=200 if pii.revealed is not None else 400)

@@ -30,6 +30,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 from django.conf import settings
@@ -49,11 +50,12 @@ class NotifyTemporaryError(NotifyError):
     """The gateway is busy or down; try again later."""
 
 
-class BaseBackend:
+class BaseBackend(ABC):
     name = "base"
 
+    @abstractmethod
     def send(self, to: str, text: str, *, ref: str = "", kind: str = "") -> str:
-        raise NotImplementedError
+        """Hand one message to the gateway; return the gateway's message id."""
 
 
 def _line(to: str, text: str, ref: str, kind: str) -> str:

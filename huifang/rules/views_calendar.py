@@ -32,8 +32,8 @@ from huifang.core.calendar.services import (
     MIN_YEAR,
     CalendarDataInvalid,
     DayOverride,
-    calendar_file_parse,
     calendar_year_confirm,
+    calendar_year_confirm_upload,
 )
 from huifang.core.permissions import Cap, require_cap
 from huifang.rules.forms import CalendarConfirmForm, CalendarDayForm
@@ -202,15 +202,8 @@ def calendar_confirm(request, year: int):
     if form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            days = None
-            if upload is not None:
-                try:
-                    text = upload.read().decode("utf-8-sig")
-                except UnicodeDecodeError:
-                    raise CalendarDataInvalid([gettext("The file is not UTF-8 text.")]) from None
-                days = calendar_file_parse(year, text)
-            row = calendar_year_confirm(
-                year, user=request.user, source=form.cleaned_data["source"], days=days
+            row = calendar_year_confirm_upload(
+                year, user=request.user, source=form.cleaned_data["source"], upload=upload
             )
         except CalendarDataInvalid as exc:
             form.add_error("file" if upload is not None else None, exc.problems)

@@ -99,6 +99,21 @@ def _ended(link: ECallbackLink) -> bool:
     return link.status != LinkStatus.ACTIVE or timezone.now() >= link.expires_at
 
 
+def _verified_link(request, token: str):
+    """The link of a page past the code (identity, items), or the response that sends the visitor
+    where they belong: the end page once the link has ended, the code page until this browser
+    entered the right code."""
+    resolved = _resolve(request, token)
+    if isinstance(resolved, HttpResponse):
+        return resolved
+    link, verified = resolved
+    if _ended(link):
+        return _to("end", token)
+    if not verified:
+        return _to("code", token)
+    return link
+
+
 def _to(name: str, token: str) -> HttpResponseRedirect:
     return HttpResponseRedirect(reverse(f"h5:{name}", args=[token]))
 
@@ -185,14 +200,9 @@ def code_verify(request, token: str):
 @require_http_methods(["GET", "POST"])
 def identity(request, token: str):
     """ "本人": the policyholder's masked name and ID, confirmed or not."""
-    resolved = _resolve(request, token)
-    if isinstance(resolved, HttpResponse):
-        return resolved
-    link, verified = resolved
-    if _ended(link):
-        return _to("end", token)
-    if not verified:
-        return _to("code", token)
+    link = _verified_link(request, token)
+    if isinstance(link, HttpResponse):
+        return link
     if request.method == "POST":
         choice = request.POST.get("answer")
         if choice not in ("yes", "no"):
@@ -218,14 +228,9 @@ def identity(request, token: str):
 @require_http_methods(["GET", "POST"])
 def item(request, token: str):
     """The current script item, with the policy's own details: 是 / 否 / 有疑问."""
-    resolved = _resolve(request, token)
-    if isinstance(resolved, HttpResponse):
-        return resolved
-    link, verified = resolved
-    if _ended(link):
-        return _to("end", token)
-    if not verified:
-        return _to("code", token)
+    link = _verified_link(request, token)
+    if isinstance(link, HttpResponse):
+        return link
     if link.identity_confirmed_at is None:
         return _to("identity", token)
     if request.method == "POST":

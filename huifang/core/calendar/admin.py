@@ -19,8 +19,8 @@ from huifang.core.calendar.services import (
     MAX_YEAR,
     MIN_YEAR,
     CalendarDataInvalid,
-    calendar_file_parse,
     calendar_year_confirm,
+    calendar_year_confirm_upload,
 )
 from huifang.core.permissions import Cap, has_cap
 
@@ -160,15 +160,8 @@ class WorkCalendarYearAdmin(CalendarReadOnlyAdmin):
         if request.method == "POST" and form.is_valid():
             year, upload = form.cleaned_data["year"], form.cleaned_data["file"]
             try:
-                days = None
-                if upload is not None:
-                    try:
-                        text = upload.read().decode("utf-8-sig")
-                    except UnicodeDecodeError:
-                        raise CalendarDataInvalid([gettext("The file is not UTF-8 text.")]) from None
-                    days = calendar_file_parse(year, text)
-                row = calendar_year_confirm(
-                    year, user=request.user, source=form.cleaned_data["source"], days=days
+                row = calendar_year_confirm_upload(
+                    year, user=request.user, source=form.cleaned_data["source"], upload=upload
                 )
             except CalendarDataInvalid as exc:
                 form.add_error("file" if upload is not None else "year", exc.problems)

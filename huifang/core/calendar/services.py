@@ -559,6 +559,19 @@ def calendar_year_confirm(
     return row
 
 
+def calendar_year_confirm_upload(year: int, *, user, source: str, upload=None) -> WorkCalendarYear:
+    """``calendar_year_confirm`` from an uploaded file of the year's exceptions (UTF-8 CSV, see
+    ``calendar_file_parse``), or, without a file, for the days already stored."""
+    days = None
+    if upload is not None:
+        try:
+            text = upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise CalendarDataInvalid([gettext("The file is not UTF-8 text.")]) from None
+        days = calendar_file_parse(year, text)
+    return calendar_year_confirm(year, user=user, source=source, days=days)
+
+
 def calendar_seed(years: Iterable[int], *, user=None, apps=None) -> list[SeedResult]:
     """Seed ``years`` from the ``holidays`` package, cross-checked against ``chinesecalendar``.
 
