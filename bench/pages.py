@@ -41,6 +41,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "bench" / "out"
@@ -84,6 +85,9 @@ def fill(pg_url: str, db_name: str, policies: int, env: dict, log_path: Path, lo
 
     from bench import callback_sweep as sweep
 
+    # The pages are measured on today's date (the board counts from timezone.localdate()), so the
+    # data are made around today, not around the sweep benchmark's fixed day.
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     log(f"(re)creating database {db_name} and migrating …")
     with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
@@ -91,13 +95,13 @@ def fill(pg_url: str, db_name: str, policies: int, env: dict, log_path: Path, lo
     started = time.perf_counter()
     sweep._migrate(env, log_path)
     log(f"filling {policies:,} policies (bench/callback_sweep.py) …")
-    filled = sweep._child("fill", env, log_path, policies=policies, today=sweep.TODAY)
+    filled = sweep._child("fill", env, log_path, policies=policies, today=today)
     log(f"  {filled['seconds']:.0f} s: {filled['counts']}")
     bench_url = env["DATABASE_URL"]
     with psycopg.connect(bench_url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
     log("creating the callback tasks (the daily sweep) …")
-    swept = sweep._child("sweep", env, log_path, today=sweep.TODAY)
+    swept = sweep._child("sweep", env, log_path, today=today)
     log(f"  {swept['seconds']:.0f} s, {swept['created_total']:,} tasks")
     with psycopg.connect(bench_url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")

@@ -367,3 +367,50 @@ def test_reassign_guards(org_tree, users, make_user, now):
     assert [_snapshot(x) for x in (t, sold, closed)] == before
     skilled = make_user("skilled", Role.AGENT, "GZ", skills=["elderly"])
     assert callback_task_reassign(t, skilled, sup).assignee == skilled
+
+
+def test_the_claim_hands_out_exactly_what_the_claimable_queryset_orders_first(org_tree, make_user, now):
+    """The claim's SQL and the ORM definition (``callback_tasks_claimable``) agree, claim after
+    claim, over tasks varied in every column the choice reads (seeded, so a failure repeats)."""
+    import random
+
+    from huifang.callbacks.models import Channel
+
+    rng = random.Random(20261205)
+    me = make_user("me", Role.AGENT, "GD", skills=["bank_channel"])
+    other = make_user("other_agent", Role.AGENT, "GD")
+    approver = make_user("approver", Role.SUPERVISOR, "GD")
+    my_sales = f.salesperson(org_tree["GZ"], staff_user=me)
+    units = [org_tree["GZ"], org_tree["SZ"], org_tree["GD"], org_tree["NJ"]]
+    minutes = [-300, -150, -30, -1, 0, 1, 30, 600, None]
+    for _ in range(120):
+        unit = rng.choice(units)
+        pol = f.policy(unit, seller=my_sales if rng.random() < 0.1 else None)
+        recall = rng.choice(minutes)
+        ready = rng.choice(minutes)
+        letter_visit = rng.choice(["", "", "", "letter", "visit"])
+        f.task(
+            unit,
+            pol=pol,
+            due=TODAY + timedelta(days=rng.randint(-5, 5)),
+            priority=rng.choice([-1, 0, 0, 5]),
+            pool=rng.choice(["", "", "bank_channel", "elderly"]),
+            status=rng.choice([TaskStatus.PENDING] * 4 + [TaskStatus.IN_PROGRESS, TaskStatus.SUCCESS]),
+            assignee=rng.choice([None, None, None, me, other]),
+            recall_at=None if recall is None else now + timedelta(minutes=recall),
+            channel=rng.choice([Channel.PHONE, Channel.ELECTRONIC]),
+            channel_due_at=None if ready is None else now + timedelta(minutes=ready),
+            letter_visit_requested=letter_visit,
+            letter_visit_approved_by=approver if letter_visit and rng.random() < 0.5 else None,
+        )
+    handed_out = 0
+    while True:
+        expected = callback_tasks_claimable(me, now=now).first()
+        got = claim(me, now)
+        assert (got.pk if got else None) == (expected.pk if expected else None)
+        if got is None:
+            break
+        handed_out += 1
+    assert handed_out > 10  # the mix leaves plenty to hand out, and some to hold back
+    assert callback_tasks_claimable(me, now=now).count() == 0
+    assert CallbackTask.objects.filter(status__in=["pending", "in_progress"]).exclude(assignee=me).exists()
