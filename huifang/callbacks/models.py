@@ -192,7 +192,12 @@ class CallbackTask(models.Model):
         # only where set.
         indexes = [
             models.Index(fields=["status", "due_date"], name="cbtask_status_due_idx"),
-            models.Index(fields=["org_unit", "status", "due_date"], name="cbtask_org_status_due_idx"),
+            # Carries the kind, the policy and the id, so that the board's cooling-off risks (open new-policy
+            # tasks due soon, joined to their policies) read this index alone.
+            models.Index(
+                fields=["org_unit", "status", "due_date", "kind", "policy", "id"],
+                name="cbtask_org_status_due_idx",
+            ),
             models.Index(
                 fields=["assignee", "status"],
                 name="cbtask_assignee_status_idx",

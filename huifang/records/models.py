@@ -228,7 +228,10 @@ class Policy(models.Model):
     salesperson = models.ForeignKey(
         Salesperson, null=True, blank=True, on_delete=models.PROTECT, related_name="policies"
     )
-    org_unit = models.ForeignKey("org.OrgUnit", on_delete=models.PROTECT, related_name="policies")
+    # No index of its own: policy_org_status_idx (org unit, status) leads with it.
+    org_unit = models.ForeignKey(
+        "org.OrgUnit", on_delete=models.PROTECT, related_name="policies", db_index=False
+    )
     premium = models.DecimalField(_("premium"), max_digits=14, decimal_places=2)
     sum_assured = models.DecimalField(
         _("sum assured"), max_digits=16, decimal_places=2, null=True, blank=True
@@ -251,7 +254,7 @@ class Policy(models.Model):
     is_long_term = models.BooleanField(_("term over one year"), default=True)
     recording_required = models.BooleanField(_("双录 required (RC-04)"), default=False)
     cooling_off_days = models.PositiveSmallIntegerField(_("cooling-off days"), null=True, blank=True)
-    cooling_off_end = models.DateField(_("cooling-off end (CO-03)"), null=True, blank=True, db_index=True)
+    cooling_off_end = models.DateField(_("cooling-off end (CO-03)"), null=True, blank=True)
     source_hash = models.CharField(max_length=64, editable=False)
     last_import_job = models.BigIntegerField(null=True, blank=True, editable=False)
     last_import_row = models.IntegerField(null=True, blank=True, editable=False)
@@ -265,7 +268,15 @@ class Policy(models.Model):
         constraints = [models.UniqueConstraint(fields=["policy_no"], name="policy_no_unique")]
         indexes = [
             models.Index(fields=["org_unit", "status"], name="policy_org_status_idx"),
-            models.Index(fields=["receipt_date"], name="policy_receipt_idx"),
+            # Receipt date first (the new-policy trigger's window, BS-12), then what the coverage
+            # KPI filters and counts by (huifang.reports.kpis): coverage reads this index alone.
+            models.Index(
+                fields=["receipt_date", "org_unit", "product", "channel", "is_group", "is_long_term", "id"],
+                name="policy_receipt_cover_idx",
+            ),
+            # With the id, so that the policies whose cooling-off ends soon are read from the index
+            # alone and hash-joined to their open tasks (the board's cooling-off risks).
+            models.Index(fields=["cooling_off_end", "id"], name="policy_cooling_off_end_idx"),
         ]
 
     def __str__(self):

@@ -48,7 +48,7 @@ The figures come from four aggregate queries, never a loop over rows:
 """
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
@@ -113,6 +113,7 @@ class CallbackKpis:
     problem_cases_on_time: Ratio
     problem_cases_open_overdue: int
     attempts_per_success: Ratio
+    trend: list[dict] | None = None
     targets: dict = field(
         default_factory=lambda: {"success_rate": SUCCESS_TARGET, "letter_visit_share": LETTER_VISIT_LIMIT}
     )
@@ -166,19 +167,26 @@ def _task_q(f: KpiFilters, units: list[int] | None, prefix: str = "") -> Q:
     return out
 
 
-def _task_counts(f: KpiFilters, units) -> dict:
-    """Tasks of the period by status, cooling-off flag and deciding channel, with their submitted
-    attempts: one grouped scan (at most a hundred groups) instead of one count per figure and a
-    join to the attempts."""
+def kpi_task_groups(f: KpiFilters, units, *, by_day: bool = False) -> list[tuple]:
+    """Tasks of the period grouped by status, cooling-off flag and deciding channel (and, with
+    ``by_day``, due date), with their count and submitted attempts: one grouped index-only scan
+    (a few dozen groups, or that many per day) instead of one count per figure and a join to the
+    attempts. Rows are (due date or None, status, in cooling-off, deciding channel, n, attempts)."""
+    columns = ["status", "succeeded_in_cooling_off", "last_attempt_channel"]
     groups = (
         CallbackTask.objects.filter(_task_q(f, units))
-        .values_list("status", "succeeded_in_cooling_off", "last_attempt_channel")
+        .values_list(*(["due_date"] if by_day else []), *columns)
         .annotate(n=Count("*"), attempts=Sum("attempts_submitted"))
         .order_by()
     )
+    return [tuple(row) if by_day else (None, *row) for row in groups]
+
+
+def _task_counts(groups: list[tuple]) -> dict:
+    """The task figures of the period from ``kpi_task_groups`` rows."""
     by_status: dict[str, int] = {}
     cooling_off = letter_visit = attempts = 0
-    for status, in_cooling_off, deciding_channel, n, submitted in groups:
+    for _day, status, in_cooling_off, deciding_channel, n, submitted in groups:
         by_status[status] = by_status.get(status, 0) + n
         attempts += submitted or 0
         if status == TaskStatus.SUCCESS and in_cooling_off:
@@ -200,6 +208,43 @@ def _task_counts(f: KpiFilters, units) -> dict:
         "letter_visit": letter_visit,
         "attempts": attempts,
     }
+
+
+TREND_GRANULARITIES = ("week", "month")
+
+
+def _bucket(day: date, granularity: str) -> date:
+    """The first day of ``day``'s ISO week (Monday) or month."""
+    if granularity == "month":
+        return day.replace(day=1)
+    return day - timedelta(days=day.weekday())
+
+
+def kpi_trend(groups: list[tuple], granularity: str = "week") -> list[dict]:
+    """KP-01 success rate, success inside the cooling-off period and the KP-03 letter/visit share
+    per week or month of due date, from ``kpi_task_groups(by_day=True)`` rows, with the definitions
+    of ``kpi_callbacks`` (percentages rounded to one decimal; None without a denominator)."""
+    buckets: dict[date, list[tuple]] = {}
+    for row in groups:
+        buckets.setdefault(_bucket(row[0], granularity), []).append(row)
+    out = []
+    for bucket in sorted(buckets):
+        counts = _task_counts(buckets[bucket])
+        denominator = counts["due"] - counts["refused"] - counts["cancelled"]  # RULES.md KP-01
+        out.append(
+            {
+                "bucket": bucket.isoformat(),
+                "due": counts["due"],
+                "success_rate": _pct(counts["success"], denominator),
+                "cooling_off": _pct(counts["success_cooling_off"], denominator),
+                "letter_visit_share": _pct(counts["letter_visit"], counts["called_back"]),  # KP-03
+            }
+        )
+    return out
+
+
+def _pct(numerator: int, denominator: int) -> float | None:
+    return round(100 * numerator / denominator, 1) if denominator else None
 
 
 def _coverage(f: KpiFilters, units) -> Ratio | None:
@@ -248,11 +293,18 @@ def _problem_counts(f: KpiFilters, units, today: date) -> dict:
     )
 
 
-def kpi_callbacks(viewer, filters: KpiFilters, *, today: date | None = None) -> CallbackKpis:
-    """The callback KPIs of ``filters`` over what ``viewer`` may see (their org units)."""
+def kpi_callbacks(
+    viewer, filters: KpiFilters, *, today: date | None = None, trend: str | None = None
+) -> CallbackKpis:
+    """The callback KPIs of ``filters`` over what ``viewer`` may see (their org units). With
+    ``trend`` ("week" or "month") the result also carries ``kpi_trend`` of the period, from the
+    same scan of the tasks."""
     today = today or timezone.localdate()
     units = kpi_unit_ids(viewer, filters.org_unit)
-    tasks = _task_counts(filters, units)
+    if trend is not None and trend not in TREND_GRANULARITIES:
+        raise ValueError(f"trend must be one of {TREND_GRANULARITIES}, not {trend!r}")
+    groups = kpi_task_groups(filters, units, by_day=trend is not None)
+    tasks = _task_counts(groups)
     denominator = tasks["due"] - tasks["refused"] - tasks["cancelled"]  # RULES.md KP-01
     problems = _problem_counts(filters, units, today)
     return CallbackKpis(
@@ -272,4 +324,5 @@ def kpi_callbacks(viewer, filters: KpiFilters, *, today: date | None = None) -> 
         problem_cases_on_time=Ratio("BS-17", problems["on_time"], problems["resolved"]),
         problem_cases_open_overdue=problems["open_overdue"],
         attempts_per_success=Ratio("", tasks["attempts"], tasks["success"]),
+        trend=kpi_trend(groups, trend) if trend is not None else None,
     )

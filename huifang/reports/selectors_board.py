@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import TruncMonth, TruncWeek
 from django.utils import timezone
 
 from huifang.callbacks.assignment import recall_release_after
@@ -31,13 +30,26 @@ from huifang.callbacks.models import (
 from huifang.core.calendar.services import CalendarYearUnconfirmed, add_working_days
 from huifang.core.permissions import Cap, has_cap
 from huifang.org.models import OrgUnit, User
-from huifang.reports.kpis import CALLED_BACK, LETTER_VISIT, KpiFilters, kpi_unit_ids
+from huifang.reports.kpis import (
+    CALLED_BACK,
+    LETTER_VISIT,
+    KpiFilters,
+    kpi_task_groups,
+    kpi_trend,
+    kpi_unit_ids,
+)
 
 BACKLOG_WORKING_DAYS = 3  # issue 5: backlog due today, in the next 3 working days, overdue
 AT_RISK_WORKING_DAYS = 3  # cooling-off end within this many working days (BS-12)
 PROBLEM_NEAR_WORKING_DAYS = 3  # problem cases due within this many working days (BS-17)
 LIST_LIMIT = 20  # rows shown in a board card; the full list is the drill-down
 AGENT_LIMIT = 50
+
+
+# Tasks are counted by their due date, never null, rather than their id: the board's task indexes
+# (cbtask_org_status_due_idx, cbtask_kpi_due_idx) hold the due date but not the id, so the counts
+# are index-only scans instead of a read of every counted task's row.
+_ROWS = "due_date"
 
 
 def _horizon(today: date, working_days: int) -> date:
@@ -111,10 +123,10 @@ def board_backlog(units, f: KpiFilters | None, today: date) -> Backlog:
     aggregate query)."""
     horizon = _horizon(today, BACKLOG_WORKING_DAYS)
     counts = _filtered(CallbackTask.objects.filter(status__in=OPEN_STATUSES), units, f).aggregate(
-        overdue=Count("id", filter=Q(due_date__lt=today)),
-        today=Count("id", filter=Q(due_date=today)),
-        next_days=Count("id", filter=Q(due_date__gt=today, due_date__lte=horizon)),
-        later=Count("id", filter=Q(due_date__gt=horizon)),
+        overdue=Count(_ROWS, filter=Q(due_date__lt=today)),
+        today=Count(_ROWS, filter=Q(due_date=today)),
+        next_days=Count(_ROWS, filter=Q(due_date__gt=today, due_date__lte=horizon)),
+        later=Count(_ROWS, filter=Q(due_date__gt=horizon)),
     )
     return Backlog(horizon=horizon, **counts)
 
@@ -145,9 +157,9 @@ def board_agents(units, f: KpiFilters | None, today: date) -> list[AgentRow]:
         _filtered(CallbackTask.objects.filter(status__in=OPEN_STATUSES, assignee__isnull=False), units, f)
         .values("assignee_id")
         .annotate(
-            open=Count("id"),
-            in_progress=Count("id", filter=Q(status=TaskStatus.IN_PROGRESS)),
-            overdue=Count("id", filter=Q(due_date__lt=today)),
+            open=Count(_ROWS),
+            in_progress=Count(_ROWS, filter=Q(status=TaskStatus.IN_PROGRESS)),
+            overdue=Count(_ROWS, filter=Q(due_date__lt=today)),
         )
         .order_by()
     )
@@ -176,7 +188,7 @@ def board_agents(units, f: KpiFilters | None, today: date) -> list[AgentRow]:
             f,
         )
         .values("assignee_id")
-        .annotate(closed=Count("id"), success=Count("id", filter=Q(status=TaskStatus.SUCCESS)))
+        .annotate(closed=Count(_ROWS), success=Count(_ROWS, filter=Q(status=TaskStatus.SUCCESS)))
         .order_by()
     )
     rows: dict[int, dict] = {}
@@ -208,14 +220,25 @@ def board_at_risk(units, f: KpiFilters | None, today: date) -> tuple[int, list[C
     period). Count and the most urgent rows."""
     horizon = _horizon(today, AT_RISK_WORKING_DAYS)
     qs = at_risk_queryset(units, f, today, horizon)
-    return qs.count(), list(_task_rows(qs).order_by("policy__cooling_off_end", "id")[:LIST_LIMIT]), horizon
+    # The most urgent ids first (from the indexes alone), then the rows shown: the related rows of
+    # the card are joined for those only, not for every task at risk.
+    order = ("policy__cooling_off_end", "id")
+    first = qs.order_by(*order).values("pk")[:LIST_LIMIT]
+    rows = _task_rows(CallbackTask.objects.filter(pk__in=first)).order_by(*order)
+    return qs.count(), list(rows), horizon
 
 
 def at_risk_queryset(units, f, today: date, horizon: date) -> QuerySet[CallbackTask]:
+    """A new-policy task is due on its policy's cooling-off end (BS-12; generation sets it, and the
+    records hook moves it with a corrected receipt date), so the task's own due date narrows the
+    open tasks through cbtask_org_status_due_idx before any policy is read; the policy's date
+    still decides."""
     return _filtered(
         CallbackTask.objects.filter(
             status__in=OPEN_STATUSES,
             kind=TaskKind.NEW_POLICY,
+            due_date__gte=today,
+            due_date__lte=horizon,
             policy__cooling_off_end__gte=today,
             policy__cooling_off_end__lte=horizon,
         ),
@@ -282,47 +305,10 @@ def board_problems_near(units, f, today: date) -> tuple[int, list[ProblemCase], 
 
 
 def board_trend(units, f: KpiFilters, granularity: str = "week") -> list[dict]:
-    """KP-01 success rate, success inside the cooling-off period and the KP-03 letter/visit share
-    per week or month of due date over the period: one grouped scan of the period's tasks, with the
-    definitions of huifang.reports.kpis (the deciding attempt's channel is kept on the task row)."""
-    trunc = TruncMonth if granularity == "month" else TruncWeek
-    rows = (
-        _period(_filtered(CallbackTask.objects.all(), units, f), f)
-        .annotate(bucket=trunc("due_date"))
-        .values("bucket")
-        .annotate(
-            due=Count("id"),
-            success=Count("id", filter=Q(status=TaskStatus.SUCCESS)),
-            cooling=Count("id", filter=Q(status=TaskStatus.SUCCESS, succeeded_in_cooling_off=True)),
-            excluded=Count(
-                "id", filter=Q(status__in=(TaskStatus.REFUSED, TaskStatus.CANCELLED_BEFORE_CALLBACK))
-            ),
-            called_back=Count("id", filter=Q(status__in=CALLED_BACK)),
-            letter_visit=Count("id", filter=Q(status__in=CALLED_BACK, last_attempt_channel__in=LETTER_VISIT)),
-        )
-        .order_by("bucket")
-    )
-    out = []
-    for row in rows:
-        denominator = row["due"] - row["excluded"]  # RULES.md KP-01
-        out.append(
-            {
-                "bucket": _as_date(row["bucket"]).isoformat(),
-                "due": row["due"],
-                "success_rate": _pct(row["success"], denominator),
-                "cooling_off": _pct(row["cooling"], denominator),
-                "letter_visit_share": _pct(row["letter_visit"], row["called_back"]),  # RULES.md KP-03
-            }
-        )
-    return out
-
-
-def _as_date(value) -> date:
-    return value.date() if isinstance(value, datetime) else value
-
-
-def _pct(numerator: int, denominator: int) -> float | None:
-    return round(100 * numerator / denominator, 1) if denominator else None
+    """The KPI trend of the period over ``units`` (``kpis.kpi_trend``: one grouped scan of the
+    period's tasks). The board takes it from ``kpi_callbacks(…, trend=…)``, which shares the scan
+    with the KPI tiles."""
+    return kpi_trend(kpi_task_groups(f, units, by_day=True), granularity)
 
 
 # ---- drill-down: the tasks behind a figure --------------------------------------------------------

@@ -138,7 +138,7 @@ def home(request):
         return render(request, "board/home.html", context, status=400)
     f = form.filters()
     units = sel.board_units(user, f.org_unit)
-    kpis = kpi_callbacks(user, f, today=today)
+    kpis = kpi_callbacks(user, f, today=today, trend=form.cleaned_data["granularity"])
     at_risk_count, at_risk, at_risk_horizon = sel.board_at_risk(units, f, today)
     approvals_count, approvals = sel.board_awaiting_approval(units, f)
     stale_count, stale = sel.board_stale_recalls(units, f)
@@ -162,7 +162,7 @@ def home(request):
         problems=problems,
         problems_count=problems_count,
         problems_horizon=problems_horizon,
-        trend=sel.board_trend(units, f, form.cleaned_data["granularity"]),
+        trend=kpis.trend,
         granularity=form.cleaned_data["granularity"],
         tasks_url=reverse("board:tasks"),
     )

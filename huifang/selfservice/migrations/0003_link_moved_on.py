@@ -4,20 +4,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('selfservice', '0002_append_only_evidence'),
+        ("selfservice", "0002_append_only_evidence"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='ecallbacklink',
-            name='status',
-            field=models.CharField(choices=[('active', 'Active'), ('finished', 'Completed'), ('problem', 'Ended with a problem case (EC-06)'), ('switched', 'Switched to a phone callback (EC-02)'), ('not_holder', 'Not the policyholder'), ('expired', 'Expired'), ('locked', 'Locked after wrong codes'), ('superseded', 'Replaced by a newer link'), ('moved_on', 'Ended: the callback went on by another channel or was closed')], default='active', max_length=12, verbose_name='status'),
+            model_name="ecallbacklink",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("active", "Active"),
+                    ("finished", "Completed"),
+                    ("problem", "Ended with a problem case (EC-06)"),
+                    ("switched", "Switched to a phone callback (EC-02)"),
+                    ("not_holder", "Not the policyholder"),
+                    ("expired", "Expired"),
+                    ("locked", "Locked after wrong codes"),
+                    ("superseded", "Replaced by a newer link"),
+                    ("moved_on", "Ended: the callback went on by another channel or was closed"),
+                ],
+                default="active",
+                max_length=12,
+                verbose_name="status",
+            ),
         ),
         migrations.AlterField(
-            model_name='evidencebundle',
-            name='outcome',
-            field=models.CharField(choices=[('active', 'Active'), ('finished', 'Completed'), ('problem', 'Ended with a problem case (EC-06)'), ('switched', 'Switched to a phone callback (EC-02)'), ('not_holder', 'Not the policyholder'), ('expired', 'Expired'), ('locked', 'Locked after wrong codes'), ('superseded', 'Replaced by a newer link'), ('moved_on', 'Ended: the callback went on by another channel or was closed')], max_length=12),
+            model_name="evidencebundle",
+            name="outcome",
+            field=models.CharField(
+                choices=[
+                    ("active", "Active"),
+                    ("finished", "Completed"),
+                    ("problem", "Ended with a problem case (EC-06)"),
+                    ("switched", "Switched to a phone callback (EC-02)"),
+                    ("not_holder", "Not the policyholder"),
+                    ("expired", "Expired"),
+                    ("locked", "Locked after wrong codes"),
+                    ("superseded", "Replaced by a newer link"),
+                    ("moved_on", "Ended: the callback went on by another channel or was closed"),
+                ],
+                max_length=12,
+            ),
         ),
     ]
