@@ -952,54 +952,75 @@ def _stale_statistics(count: int) -> bool:
     for each new one — quadratic (this, not the indexes, was most of the first sweep's time). Such
     inserts are planned with hash joins, which read each table once; a large, analyzed table keeps
     the planner's choice (index probes of ``cbtask_policy_kind_idx``, not a scan of every task)."""
-    if not _pg():
-        return False
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [CallbackTask._meta.db_table]
-        )
-        (estimate,) = cursor.fetchone()
-    return count > max(float(estimate or 0), 0.0)
+    return _pg() and count > _task_rows_estimate()
 
 
 @contextmanager
 def _bulk_load():
-    """PostgreSQL, a large insert (``BULK_ROWS``): one transaction in which the task table's foreign
-    keys are dropped before the inserts and added back after them. Adding a
-    foreign key checks every row with one join (PostgreSQL's advice for bulk loads, "Populating a
-    Database"), instead of one lookup and one row lock of the policy, customer … per new task,
-    which is most of the cost of inserting a task. Same constraints, same names, same checks: a row
-    without its policy fails the whole load, and a failure rolls everything back, keys included.
-    The task table is locked meanwhile (dropping a key takes an exclusive lock): a backfill runs
-    at night, and the hook and claims wait for it. The table is analyzed at the end."""
+    """PostgreSQL, a backfill (``_bulk``): one transaction in which the task table's foreign keys,
+    its unique constraint and its indexes are dropped before the inserts and built again after
+    them. Building an index from all its rows at once (a sort) and adding a foreign key (one join
+    over the rows) is PostgreSQL's advice for bulk loads ("Populating a Database"), instead of
+    maintaining every index entry and checking every reference row by row, which is most of the
+    cost of inserting a task. Same definitions, same names, same checks: a row without its policy,
+    or a duplicate task, fails the whole load, and a failure rolls everything back, keys and
+    indexes included. Nothing else can write tasks meanwhile (dropping a key locks the table), so
+    the anti-joins alone keep each task once. A backfill runs at night; the hook and claims wait
+    for it. The table is analyzed at the end."""
     table = _t(CallbackTask)
+    qn = connection.ops.quote_name
     with transaction.atomic():
         _sweep_session_settings(hash_joins=True)  # one statement over the whole book
         with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")  # the index builds sort in memory
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no trigger event may be pending
             cursor.execute(
-                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname",
+                "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND contype IN ('f', 'u') ORDER BY contype, conname",
                 [CallbackTask._meta.db_table],
             )
-            keys = cursor.fetchall()
-            for name, _definition in keys:
-                cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {connection.ops.quote_name(name)}")
+            constraints = cursor.fetchall()
+            cursor.execute(
+                "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                "WHERE i.indrelid = %s::regclass AND NOT i.indisprimary "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
+                "ORDER BY 1",
+                [CallbackTask._meta.db_table],
+            )
+            indexes = cursor.fetchall()
+            for name, _kind, _definition in constraints:
+                cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {qn(name)}")
+            for name, _definition in indexes:
+                cursor.execute(f"DROP INDEX {name}")
         yield
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no trigger event may be pending
-            for name, definition in keys:
-                cursor.execute(
-                    f"ALTER TABLE {table} ADD CONSTRAINT {connection.ops.quote_name(name)} {definition}"
-                )
+            for _name, definition in indexes:
+                cursor.execute(definition)
+            # Unique first ('u' sorts after 'f': reversed), then the keys.
+            for name, _kind, definition in sorted(constraints, key=lambda c: c[1] != "u"):
+                cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {qn(name)} {definition}")
             # The table has just grown by a backfill: the next triggers' anti-joins (and this
             # sweep's stale-date scan) are planned on statistics that know it (autovacuum would
             # analyze it only later).
             cursor.execute(f"ANALYZE {table}")
 
 
+def _task_rows_estimate() -> float:
+    """The task table's size as the planner's statistics know it (0 when never analyzed)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [CallbackTask._meta.db_table]
+        )
+        (estimate,) = cursor.fetchone()
+    return max(float(estimate or 0), 0.0)
+
+
 def _bulk(count: int) -> bool:
-    return _pg() and count >= BULK_ROWS and not connection.in_atomic_block
+    """A backfill: at least ``BULK_ROWS`` missing tasks, and at least as many as the table holds
+    (building the indexes and checking the keys again covers the whole table, which pays only when
+    the load is most of it)."""
+    return _pg() and count >= BULK_ROWS and not connection.in_atomic_block and count >= _task_rows_estimate()
 
 
 def sweep_workers() -> int:
@@ -1092,6 +1113,9 @@ def callback_tasks_generate(
     result.by_rule = dict.fromkeys(src.rule_ids, 0)
     if not _anything_missing(src):
         return result
+    # Plan first: what each rule (and version) would create, so that a backfill of the kind is one
+    # bulk load, whichever rules it falls under.
+    plans = []
     for rule_id in src.rule_ids:
         for start, end, rule in rule_timeline(rule_id, *src.window):
             terms = _due_terms(kind, rule, today)
@@ -1099,10 +1123,12 @@ def callback_tasks_generate(
             if not rows:
                 continue
             count, low, high = _probe(src, rule, (start, end), rows)
-            if not count:
-                continue
-            bulk = _bulk(count)
-            # A bulk load is one statement: nothing is locked row by row, so nothing to cut.
+            if count:
+                plans.append((rule_id, rule, (start, end), terms, rows, count, low, high))
+    bulk = _bulk(sum(plan[5] for plan in plans))
+    with _bulk_load() if bulk else nullcontext():
+        for rule_id, rule, segment, terms, rows, count, low, high in plans:
+            # A bulk load is one statement per rule: nothing is locked row by row, so nothing to cut.
             ranges = [(low, high)] if bulk else _id_ranges(count, low, high)
             audit = {
                 "kind": str(kind),
@@ -1110,17 +1136,18 @@ def callback_tasks_generate(
                 "rule_version": rule.version,
                 "trigger": trigger,
                 "on": today,
-                "base_dates": [start, end],
+                "base_dates": list(segment),
                 "keys": len(keys) if keys is not None else None,
             }
-
-            hash_joins = _stale_statistics(count)
+            # Inside a bulk load the tasks of an earlier rule are already in the table, but not in
+            # its statistics.
+            hash_joins = bulk or _stale_statistics(count)
 
             def chunk(
                 id_range,
                 src=src,
                 rule=rule,
-                segment=(start, end),
+                segment=segment,
                 rows=rows,
                 terms=terms,
                 audit=audit,
@@ -1128,8 +1155,7 @@ def callback_tasks_generate(
             ):
                 return _insert_chunk(src, rule, segment, rows, terms, today, now, id_range, audit, hash_joins)
 
-            with _bulk_load() if bulk else nullcontext():
-                created = sum(_run_chunks(chunk, ranges))
+            created = sum(_run_chunks(chunk, ranges))
             result.created += created
             result.by_rule[rule_id] = result.by_rule.get(rule_id, 0) + created
     result.skipped_unconfirmed_years = sorted(cal.unconfirmed)
