@@ -170,7 +170,7 @@ def run(
             # Development only: keep the filled records, forget the tasks of the last run.
             log(f"reusing database {db_name} (tasks truncated) …")
             with psycopg.connect(bench_url, autocommit=True) as conn:
-                conn.execute("TRUNCATE callbacks_callbacktask CASCADE")
+                conn.execute("TRUNCATE callbacks_callbacktask, reports_taskcount CASCADE")
                 conn.execute("DROP TABLE IF EXISTS bench_scratch_tasks")
                 counts = {
                     name: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608

@@ -92,9 +92,9 @@ def generate(attempts_in_period: int, ref: dict, log=print) -> dict:
         """
         INSERT INTO records_customer (customer_no, name, id_type, id_number, id_number_bidx, sex, mobile,
             mobile_bidx, other_phones, address, email, do_not_call_reason, e_callback_declined,
-            source_hash, created_at, updated_at, org_unit_id)
+            source_hash, contact_hash, created_at, updated_at, org_unit_id)
         SELECT 'KC' || lpad(g::text, 9, '0'), '-', 'resident_id', '', '', 'U', '', '', '', '', '', '',
-            false, 'bench', now(), now(), (%(cities)s::bigint[])[1 + g %% %(ncities)s]
+            false, 'bench', 'bench', now(), now(), (%(cities)s::bigint[])[1 + g %% %(ncities)s]
         FROM generate_series(1, %(n)s) AS g
         """,
         {"cities": cities, "ncities": len(cities), "n": policies},
@@ -202,7 +202,14 @@ def generate(attempts_in_period: int, ref: dict, log=print) -> dict:
         WHERE t.status = 'problem_found'
         """,
     )
+    # The task counts the triggers appended while the tasks were made and updated, folded as the
+    # minute job (reports.task_counts_compact) does.
+    from huifang.reports.services import task_counts_compact
+
+    started = time.perf_counter()
+    steps["task counts folded"] = (task_counts_compact(), time.perf_counter() - started)
     vacuum_analyze(
+        "reports_taskcount",
         "records_customer",
         "records_policy",
         "callbacks_callbacktask",

@@ -243,12 +243,17 @@ def _arrange(today) -> dict:
                 )
                 for n, (pk, unit_id) in enumerate(problem_tasks)
             )
+        # The task counts the triggers appended, folded as the minute job does.
+        from huifang.reports.services import task_counts_compact
+
+        task_counts_compact()
         with connection.cursor() as cursor:
             # As autovacuum would before the next morning: the visibility map again covers the
             # rows just updated, so that index-only scans stay index-only.
             cursor.execute("VACUUM ANALYZE callbacks_callbacktask")
             cursor.execute("VACUUM ANALYZE callbacks_attempt")
             cursor.execute("VACUUM ANALYZE callbacks_problemcase")
+            cursor.execute("VACUUM ANALYZE reports_taskcount")
     else:
         closed = attempts = None
     task = (

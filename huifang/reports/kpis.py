@@ -60,6 +60,7 @@ from huifang.callbacks.models import CallbackTask, Channel, ProblemCase, TaskKin
 from huifang.core.permissions import Cap, can_see_org_unit, has_cap
 from huifang.org.models import OrgUnit
 from huifang.records.models import Policy, Product
+from huifang.reports.models import TaskCount
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SUCCESS_TARGET = 0.90  # RULES.md KP-02: success rate ≥ 90 %
@@ -167,19 +168,42 @@ def _task_q(f: KpiFilters, units: list[int] | None, prefix: str = "") -> Q:
     return out
 
 
+def kpi_uses_task_counts(f: KpiFilters) -> bool:
+    """Whether the figures of ``f`` come from the task counts (huifang.reports.models.TaskCount),
+    which know the org unit, kind and callback channel of a task but not its agent or its policy's
+    sales channel and product: with those filters the tasks themselves are scanned."""
+    return f.agent is None and not f.channel and f.product is None
+
+
 def kpi_task_groups(f: KpiFilters, units, *, by_day: bool = False) -> list[tuple]:
     """Tasks of the period grouped by status, cooling-off flag and deciding channel (and, with
-    ``by_day``, due date), with their count and submitted attempts: one grouped index-only scan
-    (a few dozen groups, or that many per day) instead of one count per figure and a join to the
-    attempts. Rows are (due date or None, status, in cooling-off, deciding channel, n, attempts)."""
+    ``by_day``, due date), with their count and submitted attempts. Rows are (due date or None,
+    status, in cooling-off, deciding channel, n, attempts).
+
+    Without agent, sales-channel or product filters the rows add up the task counts the database
+    keeps (a few rows per day and org unit); otherwise one grouped scan of the period's tasks
+    (an index-only scan of ``cbtask_kpi_due_idx`` without a policy filter). Either way no attempt
+    is read: the attempt facts are kept on the task row."""
     columns = ["status", "succeeded_in_cooling_off", "last_attempt_channel"]
-    groups = (
-        CallbackTask.objects.filter(_task_q(f, units))
-        .values_list(*(["due_date"] if by_day else []), *columns)
-        .annotate(n=Count("*"), attempts=Sum("attempts_submitted"))
-        .order_by()
-    )
-    return [tuple(row) if by_day else (None, *row) for row in groups]
+    day = ["due_date"] if by_day else []
+    if kpi_uses_task_counts(f):
+        qs = TaskCount.objects.filter(due_date__gte=f.start, due_date__lte=f.end)
+        if units is not None:
+            qs = qs.filter(org_unit_id__in=units)
+        if f.kind:
+            qs = qs.filter(kind=f.kind)
+        if f.callback_channel:
+            qs = qs.filter(channel=f.callback_channel)
+        groups = qs.values_list(*day, *columns).annotate(n=Sum("n"), attempts=Sum("attempts")).order_by()
+    else:
+        groups = (
+            CallbackTask.objects.filter(_task_q(f, units))
+            .values_list(*day, *columns)
+            .annotate(n=Count("*"), attempts=Sum("attempts_submitted"))
+            .order_by()
+        )
+    rows = [tuple(row) if by_day else (None, *row) for row in groups]
+    return [row for row in rows if row[-2] or row[-1]]  # keys whose counts add up to nothing
 
 
 def _task_counts(groups: list[tuple]) -> dict:

@@ -15,7 +15,7 @@ holds exactly the tasks its figure counts.
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from huifang.callbacks.assignment import recall_release_after
@@ -37,7 +37,9 @@ from huifang.reports.kpis import (
     kpi_task_groups,
     kpi_trend,
     kpi_unit_ids,
+    kpi_uses_task_counts,
 )
+from huifang.reports.models import TaskCount
 
 BACKLOG_WORKING_DAYS = 3  # issue 5: backlog due today, in the next 3 working days, overdue
 AT_RISK_WORKING_DAYS = 3  # cooling-off end within this many working days (BS-12)
@@ -120,14 +122,28 @@ class Backlog:
 
 def board_backlog(units, f: KpiFilters | None, today: date) -> Backlog:
     """Open tasks by due date: overdue, due today, due in the next 3 working days, later (one
-    aggregate query)."""
+    aggregate query: of the task counts the database keeps, or — with agent, sales-channel or
+    product filters — of the open tasks themselves)."""
     horizon = _horizon(today, BACKLOG_WORKING_DAYS)
-    counts = _filtered(CallbackTask.objects.filter(status__in=OPEN_STATUSES), units, f).aggregate(
-        overdue=Count(_ROWS, filter=Q(due_date__lt=today)),
-        today=Count(_ROWS, filter=Q(due_date=today)),
-        next_days=Count(_ROWS, filter=Q(due_date__gt=today, due_date__lte=horizon)),
-        later=Count(_ROWS, filter=Q(due_date__gt=horizon)),
-    )
+    buckets = {
+        "overdue": Q(due_date__lt=today),
+        "today": Q(due_date=today),
+        "next_days": Q(due_date__gt=today, due_date__lte=horizon),
+        "later": Q(due_date__gt=horizon),
+    }
+    if f is None or kpi_uses_task_counts(f):
+        qs = TaskCount.objects.filter(status__in=OPEN_STATUSES)
+        if units is not None:
+            qs = qs.filter(org_unit_id__in=units)
+        if f is not None and f.kind:
+            qs = qs.filter(kind=f.kind)
+        if f is not None and f.callback_channel:
+            qs = qs.filter(channel=f.callback_channel)
+        counts = qs.aggregate(**{name: Sum("n", filter=q) for name, q in buckets.items()})
+        counts = {name: value or 0 for name, value in counts.items()}
+    else:
+        open_tasks = _filtered(CallbackTask.objects.filter(status__in=OPEN_STATUSES), units, f)
+        counts = open_tasks.aggregate(**{name: Count(_ROWS, filter=q) for name, q in buckets.items()})
     return Backlog(horizon=horizon, **counts)
 
 
